@@ -1,0 +1,5 @@
+import sys
+
+from facefactors.cli import main
+
+sys.exit(main())

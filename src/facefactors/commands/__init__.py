@@ -1,0 +1,15 @@
+"""CLI commands. Each module defines ``register(subparsers)`` and a ``run(args)``.
+
+Registration only builds argparse parsers; the work (and the heavy imports)
+happen inside ``run``.
+"""
+
+from __future__ import annotations
+
+from facefactors.commands import bench, synth
+
+# Order is the order in `facefactors --help`.
+COMMANDS = [
+    synth.register,
+    bench.register,
+]

@@ -1,0 +1,152 @@
+"""Image and embedding similarity: PSNR, SSIM and cosine similarity (pure torch).
+
+Images are model tensors in [-1, 1] (the decoder's tanh range, DESIGN §5) of
+shape (B, C, H, W). Both PSNR and SSIM map them linearly to [0, 1] first, so
+the data range is 1 and the numbers are comparable to the usual 8-bit ones.
+
+SSIM follows Wang et al. (2004) with the convention of
+``skimage.metrics.structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=1, channel_axis=...)``: an 11×11
+Gaussian window (σ = 1.5, truncated at 3.5σ), K1 = 0.01, K2 = 0.03, the SSIM
+map averaged over the pixels at least 5 from the border (where the window fits
+entirely), then over channels. Everything is differentiable.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from facefactors.errors import DataError
+
+SSIM_SIGMA = 1.5
+SSIM_TRUNCATE = 3.5  # scipy.ndimage.gaussian_filter's default, used by skimage
+SSIM_K1 = 0.01
+SSIM_K2 = 0.03
+
+
+def to_unit_range(x: torch.Tensor, value_range: tuple[float, float] = (-1.0, 1.0)) -> torch.Tensor:
+    """Map ``x`` linearly from ``value_range`` to [0, 1] (no clamping, so gradients stay exact)."""
+    lo, hi = value_range
+    if not hi > lo:
+        raise DataError(f"Argument 'value_range' must be increasing, got {value_range}.")
+    return (x - lo) / (hi - lo)
+
+
+def _check_images(pred: torch.Tensor, target: torch.Tensor) -> None:
+    if pred.dim() != 4 or pred.shape != target.shape:
+        raise DataError(
+            f"Images must be two (B, C, H, W) tensors of the same shape, got "
+            f"{tuple(pred.shape)} and {tuple(target.shape)}."
+        )
+
+
+def psnr(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    max_db: float | None = None,
+) -> torch.Tensor:
+    """Peak signal-to-noise ratio of each image pair, in dB, with data range 1 after mapping.
+
+    Args:
+        pred: images, shape (B, C, H, W), values in ``value_range``.
+        target: reference images, shape (B, C, H, W).
+        value_range: the range the inputs live in; mapped to [0, 1].
+        max_db: if given, identical images (MSE 0, PSNR +inf) and any larger value
+            are capped at this many dB so that means over a batch stay finite.
+
+    Returns:
+        PSNR per image, shape (B,).
+    """
+    _check_images(pred, target)
+    diff = to_unit_range(pred, value_range) - to_unit_range(target, value_range)
+    mse = diff.pow(2).flatten(1).mean(dim=1)
+    out = -10.0 * torch.log10(mse)  # log10(0) = -inf gives +inf for identical images
+    if max_db is not None:
+        out = out.clamp(max=max_db)
+    return out
+
+
+def gaussian_window(
+    sigma: float = SSIM_SIGMA,
+    truncate: float = SSIM_TRUNCATE,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
+    """Normalised 1-D Gaussian taps, shape (2r+1,) with r = int(truncate·σ + 0.5) (11 for σ=1.5)."""
+    radius = int(truncate * sigma + 0.5)
+    x = torch.arange(-radius, radius + 1, dtype=dtype, device=device)
+    w = torch.exp(-0.5 * (x / sigma) ** 2)
+    return w / w.sum()
+
+
+def _filter_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian filter per channel, 'valid' region only: (B, C, H, W) -> (B, C, H-2r, W-2r)."""
+    c = x.shape[1]
+    k = taps.numel()
+    row = taps.view(1, 1, 1, k).expand(c, 1, 1, k)
+    col = taps.view(1, 1, k, 1).expand(c, 1, k, 1)
+    return F.conv2d(F.conv2d(x, row, groups=c), col, groups=c)
+
+
+def ssim(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    value_range: tuple[float, float] = (-1.0, 1.0),
+    sigma: float = SSIM_SIGMA,
+) -> torch.Tensor:
+    """Mean structural similarity of each image pair (skimage's Gaussian-weighted convention).
+
+    Args:
+        pred: images, shape (B, C, H, W), values in ``value_range``, H and W at least
+            the window size (11 for σ = 1.5).
+        target: reference images, shape (B, C, H, W).
+        value_range: the range the inputs live in; mapped to [0, 1] (data range 1).
+        sigma: standard deviation of the Gaussian window in pixels.
+
+    Returns:
+        SSIM per image (mean over valid pixels and channels), shape (B,); 1 for
+        identical images.
+    """
+    _check_images(pred, target)
+    taps = gaussian_window(sigma, dtype=pred.dtype, device=pred.device)
+    if min(pred.shape[-2:]) < taps.numel():
+        raise DataError(
+            f"SSIM needs images of at least {taps.numel()}x{taps.numel()} pixels, "
+            f"got {pred.shape[-2]}x{pred.shape[-1]}."
+        )
+    x = to_unit_range(pred, value_range)
+    y = to_unit_range(target, value_range)
+    c1 = SSIM_K1**2
+    c2 = SSIM_K2**2
+    # One batched filter call for the five local moments.
+    moments = _filter_valid(torch.cat([x, y, x * x, y * y, x * y], dim=1), taps)
+    mx, my, mxx, myy, mxy = moments.chunk(5, dim=1)
+    vx = mxx - mx * mx
+    vy = myy - my * my
+    cxy = mxy - mx * my
+    smap = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+    return smap.flatten(1).mean(dim=1)
+
+
+def cosine_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Cosine of the angle between paired embeddings.
+
+    Args:
+        a: embeddings, shape (B, D).
+        b: embeddings, shape (B, D).
+        eps: floor on each norm, so a zero vector gives 0 instead of NaN.
+
+    Returns:
+        Cosine per pair, shape (B,), in [-1, 1].
+    """
+    if a.dim() != 2 or a.shape != b.shape:
+        raise DataError(
+            f"Embeddings must be two (B, D) tensors of the same shape, got "
+            f"{tuple(a.shape)} and {tuple(b.shape)}."
+        )
+    na = a.norm(dim=1).clamp_min(eps)
+    nb = b.norm(dim=1).clamp_min(eps)
+    return (a * b).sum(dim=1) / (na * nb)
+
