@@ -58,9 +58,13 @@ def parse_landmarks(text: str, path: Path, lineno: int) -> np.ndarray | None:
     try:
         values = np.array([float(v) for v in text.split(";") if v.strip()], dtype=np.float32)
     except ValueError:
-        raise line_error(path, lineno, "facial_landmarks holds something other than numbers") from None
+        raise line_error(
+            path, lineno, "facial_landmarks holds something other than numbers"
+        ) from None
     if values.size == 0 or values.size % 2:
-        raise line_error(path, lineno, f"facial_landmarks holds {values.size} numbers, not x;y pairs")
+        raise line_error(
+            path, lineno, f"facial_landmarks holds {values.size} numbers, not x;y pairs"
+        )
     return values.reshape(-1, 2)
 
 
@@ -77,7 +81,9 @@ def _rows(path: Path):
                 if header[0] == COLUMNS[0]:
                     absent = [c for c in COLUMNS if c not in header]
                     if absent:
-                        raise line_error(path, reader.line_num, f"the header lacks column(s) {', '.join(absent)}")
+                        raise line_error(
+                            path, reader.line_num, f"the header lacks column(s) {', '.join(absent)}"
+                        )
                     continue
                 header = list(COLUMNS)  # headerless release: the standard column order
             if len(fields) != len(header):
@@ -119,7 +125,9 @@ def load_affectnet(
     check_missing_policy(missing)
     root = require_dir(Path(root), "AffectNet")
     classes = BASIC7 if num_classes == 7 else ALL8
-    image_root = Path(images_dir) if images_dir else first_existing(root, IMAGE_DIRS, "image folder")
+    image_root = (
+        Path(images_dir) if images_dir else first_existing(root, IMAGE_DIRS, "image folder")
+    )
     known = {**AFFECTNET_CODES, **AFFECTNET_NON_EXPRESSION}
     dropped: dict[str, int] = {}
     samples: list[Sample] = []
@@ -154,4 +162,6 @@ def load_affectnet(
             )
         if len(samples) == before:
             raise DataError(f"AffectNet file {path} yields no {num_classes}-class samples.")
-    return DatasetIndex(f"affectnet{num_classes}", classes, samples, str(root), meta={"dropped": dropped})
+    return DatasetIndex(
+        f"affectnet{num_classes}", classes, samples, str(root), meta={"dropped": dropped}
+    )

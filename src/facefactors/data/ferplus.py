@@ -9,6 +9,7 @@ come from the votes by the majority protocol in :func:`ferplus_majority`.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,12 +56,26 @@ def ferplus_majority(votes: Sequence[int]) -> int | None:
 
 def parse_fer_pixels(text: str, path: Path, lineno: int) -> np.ndarray:
     """``"70 80 82 ..."`` (2304 ints 0..255) -> (48, 48) uint8; DataError naming the line."""
-    try:
-        values = np.array(text.split(), dtype=np.int64)
-    except ValueError:
-        raise line_error(path, lineno, "the pixels field holds something other than integers") from None
+    values = None
+    with warnings.catch_warnings():
+        # np.fromstring is ~6x faster than split() on 35,887 rows, but it only warns
+        # (and stops) on a bad token; a warning sends us to the strict slow path.
+        warnings.simplefilter("error", DeprecationWarning)
+        try:
+            values = np.fromstring(text, dtype=np.int64, sep=" ")
+        except (DeprecationWarning, ValueError):
+            values = None
+    if values is None or values.size != FER_SIDE * FER_SIDE:
+        try:
+            values = np.array(text.split(), dtype=np.int64)
+        except ValueError:
+            raise line_error(
+                path, lineno, "the pixels field holds something other than integers"
+            ) from None
     if values.size != FER_SIDE * FER_SIDE:
-        raise line_error(path, lineno, f"the pixels field holds {values.size} values, not {FER_SIDE * FER_SIDE}")
+        raise line_error(
+            path, lineno, f"the pixels field holds {values.size} values, not {FER_SIDE * FER_SIDE}"
+        )
     if values.min() < 0 or values.max() > 255:
         raise line_error(path, lineno, "a pixel value lies outside 0..255")
     return values.astype(np.uint8).reshape(FER_SIDE, FER_SIDE)
@@ -106,8 +121,10 @@ def load_ferplus(root: str | os.PathLike, *, new_csv: str | None = None) -> Data
     """
     root = require_dir(Path(root), "FERPlus")
     old_path = _fer2013_csv(root)
-    new_path = Path(new_csv) if new_csv else first_existing(
-        root, ("fer2013new.csv", "FERPlus/fer2013new.csv"), "fer2013new.csv"
+    new_path = (
+        Path(new_csv)
+        if new_csv
+        else first_existing(root, ("fer2013new.csv", "FERPlus/fer2013new.csv"), "fer2013new.csv")
     )
     old_rows = _read_fer2013(old_path)
     new_rows = list(iter_csv(new_path, ("Usage", "Image name", *VOTE_NAMES)))
@@ -120,7 +137,11 @@ def load_ferplus(root: str | os.PathLike, *, new_csv: str | None = None) -> Data
     samples: list[Sample] = []
     for (_, split, _, pixels), (lineno, row) in zip(old_rows, new_rows):
         if _split_of(row["Usage"], new_path, lineno) != split:
-            raise line_error(new_path, lineno, f"Usage {row['Usage']!r} differs from the matching fer2013.csv row")
+            raise line_error(
+                new_path,
+                lineno,
+                f"Usage {row['Usage']!r} differs from the matching fer2013.csv row",
+            )
         votes = [parse_int(row[c], new_path, lineno, c) for c in VOTE_NAMES]
         if min(votes) < 0:
             raise line_error(new_path, lineno, "a vote count is negative")
@@ -137,7 +158,9 @@ def load_ferplus(root: str | os.PathLike, *, new_csv: str | None = None) -> Data
             count_drop(dropped, column)
             continue
         label = class_index(canonical, ALL8)
-        samples.append(Sample(None, label, split, pixels=pixels, meta={"image_name": name, "line": lineno}))
+        samples.append(
+            Sample(None, label, split, pixels=pixels, meta={"image_name": name, "line": lineno})
+        )
     return DatasetIndex("ferplus", ALL8, samples, str(root), meta={"dropped": dropped})
 
 

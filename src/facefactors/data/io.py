@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facefactors.errors import DataError
+
+if TYPE_CHECKING:  # torch is imported lazily: decoding alone must not pay for it
+    import torch
 
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff"})
 
@@ -90,16 +94,15 @@ def resize_square(img: np.ndarray, size: int) -> np.ndarray:
     return cv2.resize(img, (size, size), interpolation=interp)
 
 
-def to_tensor(img: np.ndarray, size: int | None = None):
+def to_tensor(img: np.ndarray, size: int | None = None) -> torch.Tensor:
     """Image array -> normalised float tensor, ``(x / 255 - 0.5) / 0.5``.
 
     Args:
         img: (H, W, 3), (H, W) or (H, W, 1) uint8 array; grey is replicated to RGB.
-        size: Output side length; None keeps the input size (must then be square or not,
-            as given).
+        size: Output side length (the image is resized to a square); None keeps (H, W).
 
     Returns:
-        (3, size, size) float32 tensor in [-1, 1].
+        (3, size, size) float32 tensor in [-1, 1] ((3, H, W) when ``size`` is None).
     """
     import torch
 

@@ -85,7 +85,9 @@ def iter_csv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[st
         absent = [c for c in required if c not in header]
         if absent:
             raise line_error(
-                path, 1, f"the header lacks column(s) {', '.join(absent)} (found {', '.join(header)})"
+                path,
+                1,
+                f"the header lacks column(s) {', '.join(absent)} (found {', '.join(header)})",
             )
         for fields in reader:
             if not fields or all(not f.strip() for f in fields):

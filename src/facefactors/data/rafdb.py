@@ -67,14 +67,20 @@ def load_rafdb(
             if not fields:
                 continue
             if len(fields) != 2:
-                raise line_error(label_file, lineno, f"expected '<name> <label>' but got {line.strip()!r}")
+                raise line_error(
+                    label_file, lineno, f"expected '<name> <label>' but got {line.strip()!r}"
+                )
             name, raw = fields
             split = next((s for p, s in SPLIT_PREFIXES.items() if name.startswith(p)), None)
             if split is None:
-                raise line_error(label_file, lineno, f"image name {name!r} starts with neither train_ nor test_")
+                raise line_error(
+                    label_file, lineno, f"image name {name!r} starts with neither train_ nor test_"
+                )
             code = decode_code(raw, RAFDB_CODES, f"{label_file} line {lineno}")
             image = rafdb_image_path(root, name, aligned)
-            if not image_present(image, f"{label_file} line {lineno}", missing, dropped, check_files):
+            if not image_present(
+                image, f"{label_file} line {lineno}", missing, dropped, check_files
+            ):
                 continue
             label = class_index(RAFDB_CODES[code], BASIC7)
             samples.append(Sample(str(image), label, split, meta={"name": name, "line": lineno}))

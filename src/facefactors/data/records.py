@@ -145,11 +145,13 @@ def fold_split(index: DatasetIndex, k: int) -> tuple[DatasetIndex, DatasetIndex]
     folds = {s.fold for s in index.samples}
     if None in folds or not folds:
         raise DataError(f"Dataset {index.name} at {index.root} has no cross-validation folds.")
-    n = max(folds) + 1
+    n = int(index.meta.get("folds", max(folds) + 1))
     if not 0 <= k < n:
         raise DataError(f"Fold {k} is out of range for dataset {index.name}, which has {n} folds.")
     train = [dataclasses.replace(s, split="train") for s in index.samples if s.fold != k]
     test = [dataclasses.replace(s, split="test") for s in index.samples if s.fold == k]
+    if not test or not train:
+        raise DataError(f"Fold {k} of dataset {index.name} leaves an empty train or test set.")
     return index.with_samples(train), index.with_samples(test)
 
 

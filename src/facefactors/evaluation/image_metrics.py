@@ -150,3 +150,35 @@ def cosine_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> to
     nb = b.norm(dim=1).clamp_min(eps)
     return (a * b).sum(dim=1) / (na * nb)
 
+
+def neutral_fidelity(
+    decoded: torch.Tensor,
+    target: torch.Tensor,
+    emb_decoded: torch.Tensor,
+    emb_target: torch.Tensor,
+    max_db: float = 100.0,
+) -> dict[str, float | int]:
+    """Mean PSNR, SSIM and identity-embedding cosine between generated and true neutral faces.
+
+    Args:
+        decoded: generated faces, e.g. decode(f_id + f_pose), shape (N, 3, H, W) in [-1, 1].
+        target: the true neutral faces, shape (N, 3, H, W) in [-1, 1].
+        emb_decoded: identity embeddings of ``decoded``, shape (N, D).
+        emb_target: identity embeddings of ``target``, shape (N, D).
+        max_db: PSNR cap, so one perfect image does not make the mean infinite.
+
+    Returns:
+        ``{"psnr": dB, "ssim": s, "id_cosine": c, "n": N}`` (the results.json
+        ``neutral_fidelity`` entry).
+    """
+    if emb_decoded.shape[0] != decoded.shape[0]:
+        raise DataError(
+            f"Got {decoded.shape[0]} decoded images but {emb_decoded.shape[0]} embeddings."
+        )
+    with torch.no_grad():
+        return {
+            "psnr": float(psnr(decoded, target, max_db=max_db).mean()),
+            "ssim": float(ssim(decoded, target).mean()),
+            "id_cosine": float(cosine_similarity(emb_decoded, emb_target).mean()),
+            "n": int(decoded.shape[0]),
+        }

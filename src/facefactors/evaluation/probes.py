@@ -22,9 +22,7 @@ from facefactors.evaluation.metrics import as_label_array
 DEFAULT_CS: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
 
 
-def split_per_group(
-    groups: Any, frac: float = 0.5, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def split_per_group(groups: Any, frac: float = 0.5, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Split sample indices so every group has samples on both sides.
 
     Each group's samples are shuffled and the first ``round(frac * n)`` go to the
@@ -60,7 +58,9 @@ def _as_features(x: Any, name: str) -> np.ndarray:
         x = x.detach().float().cpu().numpy()
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
-        raise DataError(f"Argument '{name}' must be a (N, D) feature matrix, got shape {arr.shape}.")
+        raise DataError(
+            f"Argument '{name}' must be a (N, D) feature matrix, got shape {arr.shape}."
+        )
     if not np.all(np.isfinite(arr)):
         raise DataError(f"Argument '{name}' holds NaN or infinite feature values.")
     return arr
@@ -117,9 +117,13 @@ def linear_probe_accuracy(
     from sklearn.model_selection import GridSearchCV
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
 
     xtr, xte = _as_features(train_feats, "train_feats"), _as_features(test_feats, "test_feats")
-    ytr, yte = as_label_array(train_labels, "train_labels"), as_label_array(test_labels, "test_labels")
+    ytr, yte = (
+        as_label_array(train_labels, "train_labels"),
+        as_label_array(test_labels, "test_labels"),
+    )
     if xtr.shape[0] != ytr.size or xte.shape[0] != yte.size:
         raise DataError("Probe features and labels differ in number of samples.")
     if xtr.shape[1] != xte.shape[1]:
@@ -134,10 +138,10 @@ def linear_probe_accuracy(
         raise DataError("Argument 'cs' is empty: give at least one value of C.")
 
     k = num_classes if num_classes is not None else int(np.union1d(ytr, yte).size)
-    pipe = make_pipeline(
-        StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed)
-    )
-    with warnings.catch_warnings():
+    pipe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, random_state=seed))
+    # Probe problems are small: BLAS threads cost more in start-up and contention than
+    # they save (10x slower on 2 shared cores, measured), so fit single-threaded.
+    with warnings.catch_warnings(), threadpool_limits(limits=1):
         # A small C that has not fully converged still gives a valid probe score.
         warnings.simplefilter("ignore", ConvergenceWarning)
         if len(cs) > 1:
@@ -193,10 +197,14 @@ def group_split_probe(
     x = _as_features(feats, "feats")
     y = as_label_array(labels, "labels")
     if x.shape[0] != y.size:
-        raise DataError(f"Arguments 'feats' and 'labels' differ in length ({x.shape[0]} vs {y.size}).")
+        raise DataError(
+            f"Arguments 'feats' and 'labels' differ in length ({x.shape[0]} vs {y.size})."
+        )
     fit_idx, score_idx = split_per_group(groups, frac=frac, seed=seed)
     if fit_idx.size + score_idx.size != y.size:
-        raise DataError(f"Argument 'groups' has {fit_idx.size + score_idx.size} values but there are {y.size} samples.")
+        raise DataError(
+            f"Argument 'groups' has {fit_idx.size + score_idx.size} values but there are {y.size} samples."
+        )
     if score_idx.size == 0:
         raise DataError("Argument 'groups' leaves no samples to score: every group has one sample.")
     return linear_probe_accuracy(

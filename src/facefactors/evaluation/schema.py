@@ -129,9 +129,13 @@ def _need(d: Any, key: str, where: str, kind: type | tuple[type, ...]) -> Any:
     if not isinstance(d, Mapping) or key not in d:
         raise DataError(f"Results key '{path}' is missing.")
     value = d[key]
-    if not isinstance(value, kind) or isinstance(value, bool) and bool not in np.atleast_1d(kind):
-        names = "/".join(t.__name__ for t in np.atleast_1d(kind))
-        raise DataError(f"Results key '{path}' must be of type {names}, got {type(value).__name__}.")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    # bool is a subclass of int, but True is not a count or an accuracy.
+    if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+        names = "/".join(t.__name__ for t in kinds)
+        raise DataError(
+            f"Results key '{path}' must be of type {names}, got {type(value).__name__}."
+        )
     return value
 
 
@@ -155,7 +159,9 @@ def _check_method(m: Any, where: str, classes: list[str]) -> None:
     if "per_class" in m:
         for name in _need(m, "per_class", where, dict):
             if name not in classes:
-                raise DataError(f"Results key '{where}.per_class.{name}' is not in dataset.classes.")
+                raise DataError(
+                    f"Results key '{where}.per_class.{name}' is not in dataset.classes."
+                )
             _need(m["per_class"], name, f"{where}.per_class", _OPT_NUM)
     if "confusion" in m:
         cm = _need(m, "confusion", where, list)

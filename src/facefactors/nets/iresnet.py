@@ -49,9 +49,7 @@ class IBasicBlock(nn.Module):
         self.conv2 = conv3x3(out_ch, out_ch, stride)
         self.bn3 = nn.BatchNorm2d(out_ch, eps=_EPS)
         self.downsample = (
-            downsample(in_ch, out_ch, stride, eps=_EPS)
-            if stride != 1 or in_ch != out_ch
-            else None
+            downsample(in_ch, out_ch, stride, eps=_EPS) if stride != 1 or in_ch != out_ch else None
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -146,7 +144,11 @@ class IResNet(nn.Module):
 
 
 def iresnet(
-    name: str, width: int = 64, input_size: int = 112, embedding_dim: int = 512, dropout: float = 0.0
+    name: str,
+    width: int = 64,
+    input_size: int = 112,
+    embedding_dim: int = 512,
+    dropout: float = 0.0,
 ) -> IResNet:
     """Build ``iresnet18``, ``iresnet34`` or ``iresnet50`` by name."""
     return IResNet(IRESNET_LAYERS[name], width, input_size, embedding_dim, dropout)

@@ -78,8 +78,10 @@ def read_state_dict(source: str | Path | Mapping) -> tuple[dict[str, torch.Tenso
     top = state
     for key in _WRAPPER_KEYS:
         inner = state.get(key)
-        if isinstance(inner, Mapping) and inner and all(
-            isinstance(v, torch.Tensor) for v in inner.values()
+        if (
+            isinstance(inner, Mapping)
+            and inner
+            and all(isinstance(v, torch.Tensor) for v in inner.values())
         ):
             state = dict(inner)
             break

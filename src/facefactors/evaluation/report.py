@@ -1,0 +1,244 @@
+"""Render ``report.md`` from a ``results.json`` dict (schema ``facefactors.results/v1``).
+
+The report is a pure function of the results (:func:`render_report_md`): every
+number and every plot link in ``report.md`` comes from ``results.json``, so the
+two can never disagree. :func:`write_report` writes both from one dict.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from facefactors.checkpoint import atomic_write_text
+from facefactors.evaluation.metrics import fmt_best_mean_std
+from facefactors.evaluation.schema import (
+    to_jsonable,
+    validate_results,
+    write_results_json,
+)
+
+__all__ = [
+    "render_report_md",
+    "validate_results",
+    "write_report",
+    "write_report_md",
+    "write_results_json",
+]
+
+_DASH = "–"
+
+
+def _pct(x: Any) -> str:
+    return _DASH if x is None else f"{100.0 * float(x):.2f}"
+
+
+def _num(x: Any, digits: int) -> str:
+    return _DASH if x is None else f"{float(x):.{digits}f}"
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _subset_label(key: str) -> str:
+    return "All" if key == "all" else f"Pose({key}°)"
+
+
+def _baseline(results: Mapping[str, Any]) -> str | None:
+    name = results.get("baseline_method", "baseline")
+    return name if name in results["methods"] else None
+
+
+def _overall(methods: Mapping[str, Any]) -> list[str]:
+    rows = []
+    for name, m in methods.items():
+        rows.append(
+            [
+                name,
+                str(len(m["seeds"])),
+                fmt_best_mean_std(m["accuracy"]),
+                fmt_best_mean_std(m["mean_class_accuracy"])
+                if "mean_class_accuracy" in m
+                else _DASH,
+                fmt_best_mean_std(m["f1_macro"]) if "f1_macro" in m else _DASH,
+            ]
+        )
+    header = ["Method", "Seeds", "Accuracy (%)", "Mean class acc. (%)", "F1 macro (%)"]
+    return [
+        "## Overall accuracy",
+        "",
+        "Best (mean±std) over seeds; std is the sample std.",
+        "",
+    ] + _table(header, rows)
+
+
+def _per_class(methods: Mapping[str, Any], classes: Sequence[str]) -> list[str]:
+    shown = {n: m for n, m in methods.items() if "per_class" in m}
+    if not shown:
+        return []
+    header = ["Class"] + [f"{n} (seed {m.get('report_seed', '?')})" for n, m in shown.items()]
+    rows = [[c] + [_pct(m["per_class"].get(c)) for m in shown.values()] for c in classes]
+    return ["## Per-class accuracy (recall, %)", ""] + _table(header, rows)
+
+
+def _pose_subsets(methods: Mapping[str, Any]) -> list[str]:
+    shown = {n: m["pose_subsets"] for n, m in methods.items() if "pose_subsets" in m}
+    if not shown:
+        return []
+    first = next(iter(shown.values()))
+    keys = list(first)
+    # One "Number" column like the paper's only when every method saw the same subsets.
+    same_n = all(len({s.get(k, {}).get("n") for s in shown.values()}) == 1 for k in keys)
+    header = ["Test set"] + (["Number"] if same_n else []) + list(shown)
+    rows = []
+    for k in keys:
+        row = [_subset_label(k)]
+        if same_n:
+            row.append(str(first[k]["n"]))
+        for s in shown.values():
+            cell = _pct(s.get(k, {}).get("acc"))
+            row.append(cell if same_n else f"{cell} (n={s.get(k, {}).get('n', _DASH)})")
+        rows.append(row)
+    intro = "Accuracy (%) on the test samples whose |yaw| exceeds each threshold (paper Table 8)."
+    return ["## Accuracy by head pose", "", intro, ""] + _table(header, rows)
+
+
+def _leakage(methods: Mapping[str, Any], baseline: str | None) -> list[str]:
+    shown = {n: m["leakage"] for n, m in methods.items() if "leakage" in m}
+    if not shown:
+        return []
+    base = shown.get(baseline, {}) if baseline else {}
+    rows = []
+    for name, probes in shown.items():
+        for factor, p in probes.items():
+            delta = _DASH
+            if name != baseline and factor in base:
+                delta = f"{100.0 * (p['acc'] - base[factor]['acc']):+.2f}"
+            rows.append(
+                [
+                    name,
+                    factor,
+                    _pct(p["acc"]),
+                    _pct(p["chance_majority"]),
+                    _pct(p["chance_uniform"]),
+                    delta,
+                ]
+            )
+    header = ["Method", "Factor", "Probe acc. (%)", "Chance, majority (%)", "Chance, 1/K (%)"]
+    header.append(f"Δ vs {baseline} (pp)" if baseline else "Δ vs baseline (pp)")
+    intro = (
+        "Linear-probe accuracy of each factor from f_exp on test identities (fitted and "
+        "scored on disjoint samples of each identity). Lower is better; chance is the floor."
+    )
+    return ["## Leakage into the expression feature", "", intro, ""] + _table(header, rows)
+
+
+def _fidelity(methods: Mapping[str, Any]) -> list[str]:
+    shown = {n: m["neutral_fidelity"] for n, m in methods.items() if "neutral_fidelity" in m}
+    if not shown:
+        return []
+    rows = [
+        [n, _num(f["psnr"], 2), _num(f["ssim"], 4), _num(f["id_cosine"], 4), str(f["n"])]
+        for n, f in shown.items()
+    ]
+    intro = "decode(f_id + f_pose) against the true neutral face of the same person and pose."
+    header = ["Method", "PSNR (dB)", "SSIM", "ID cosine", "Images"]
+    return ["## Neutral-face fidelity", "", intro, ""] + _table(header, rows)
+
+
+def _plots(plots: Mapping[str, str]) -> list[str]:
+    if not plots:
+        return []
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for key, rel in plots.items():
+        groups.setdefault(key.split("/", 1)[0], []).append((key, rel))
+    lines = ["## Plots", ""]
+    for kind, items in groups.items():
+        lines += [f"### {kind}", ""]
+        for key, rel in items:
+            lines += [f"![{key}]({Path(rel).as_posix()})", ""]
+    return lines
+
+
+def _flatten(d: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v:
+            out += _flatten(v, key + ".")
+        else:
+            out.append((key, v if isinstance(v, str) else json.dumps(v)))
+    return out
+
+
+def _settings(results: Mapping[str, Any]) -> list[str]:
+    lines = ["## Settings and caveats", ""]
+    extra = [(k, v) for k, v in results["dataset"].items() if k not in ("name", "classes")]
+    rows = [["dataset.classes", ", ".join(results["dataset"]["classes"])]]
+    rows += [[f"dataset.{k}", str(v)] for k, v in extra]
+    rows += [[k, f"`{v}`"] for k, v in _flatten(results["settings"])]
+    lines += _table(["Setting", "Value"], rows)
+    notes = results["notes"]
+    lines += [f"- {n}" for n in notes] if notes else ["- No caveats recorded."]
+    return lines + [""]
+
+
+def render_report_md(results: Mapping[str, Any]) -> str:
+    """The Markdown report of a validated results dict.
+
+    Sections: overall accuracy, per-class accuracy, accuracy by head pose,
+    leakage, neutral-face fidelity, plots, settings and caveats. A section is
+    left out when no method has its data.
+    """
+    validate_results(results)
+    methods = results["methods"]
+    lines = [
+        f"# Results: {results['dataset']['name']}",
+        "",
+        f"Rendered from `results.json` (schema `{results['schema']}`); methods: "
+        + ", ".join(methods)
+        + ".",
+        "",
+    ]
+    lines += _overall(methods)
+    lines += _per_class(methods, results["dataset"]["classes"])
+    lines += _pose_subsets(methods)
+    lines += _leakage(methods, _baseline(results))
+    lines += _fidelity(methods)
+    lines += _plots(results.get("plots", {}))
+    lines += _settings(results)
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_report_md(path: str | os.PathLike, results: Mapping[str, Any]) -> Path:
+    """Render ``results`` to Markdown and write it atomically to ``path``.
+
+    Plot paths in ``results["plots"]`` are written as given, so they should be
+    relative to the folder of ``path`` (the run folder).
+    """
+    atomic_write_text(path, render_report_md(to_jsonable(results)))
+    return Path(path)
+
+
+def write_report(
+    run_dir: str | os.PathLike,
+    results: Mapping[str, Any],
+    json_name: str = "results.json",
+    md_name: str = "report.md",
+) -> tuple[Path, Path]:
+    """Write ``results.json`` and the ``report.md`` rendered from it into ``run_dir``.
+
+    Returns:
+        ``(json_path, md_path)``.
+    """
+    run_dir = Path(run_dir)
+    json_path = write_results_json(run_dir / json_name, results)
+    # Render from the file just written, so the report sees exactly what is stored.
+    stored = json.loads(json_path.read_text(encoding="utf-8"))
+    return json_path, write_report_md(run_dir / md_name, stored)

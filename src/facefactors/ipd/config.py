@@ -1,0 +1,216 @@
+"""Typed configuration of an IPD-FER run (model, losses, optimisation, data).
+
+Every field has the paper's value as its default where the paper gives one
+(Section 4.2): Adam at lr 1e-4 decayed ×0.1 every 10 epochs for 30 epochs,
+batch 32, 112×112 faces, λ = (0.001, 0.001, 1, 10) and β = (0.5, 1).
+YAML presets in ``facefactors/configs/`` override some of them, and
+``--set section.key=value`` overrides those. The config is saved as
+``config.yaml`` in the run folder and inside every checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, NUM_POSE_BINS
+from facefactors.errors import ConfigError
+
+Variant = Literal["baseline", "id", "ipd"]
+
+# The seven basic expressions of RAF-DB/FERPlus/AffectNet (canonical order, no contempt).
+SEVEN_CLASSES: list[str] = list(CANONICAL_CLASSES[:7])
+
+
+@dataclass
+class ModelConfig:
+    """Networks of the model.
+
+    Attributes:
+        variant: ``baseline`` (E_exp + C_exp, cross-entropy only), ``id`` (ID-FER:
+            no E_pose/C_p, f_{i-p} := f_id; with a class list without neutral it
+            is the paper's CK+ no-pose mode) or ``ipd`` (the full model).
+        backbone: encoder/discriminator family for ``facefactors.nets.create_backbone``.
+        width: first-stage channels of the backbones (64 = ResNet-18).
+        embedding_dim: feature size; None means the backbone's natural size (8·width).
+        id_checkpoint: face-recognition weights loaded into E_id (= N), E_pose,
+            E_exp and D; None starts them from random weights.
+        decoder_channels: channels of the decoder's last (full-resolution) stage;
+            each coarser stage doubles them, capped at 512 (32 gives 512…32).
+        classes: expression classes (canonical names) in model output order; None
+            takes the dataset's (for synthetic faces: the seven basic expressions,
+            no contempt, like RAF-DB).
+        pose_bins: number of pose classes K_P (|yaw| bins).
+    """
+
+    variant: Variant = "ipd"
+    backbone: str = "resnet18"
+    width: int = 64
+    embedding_dim: int | None = None
+    id_checkpoint: str | None = None
+    decoder_channels: int = 32
+    classes: list[str] | None = None
+    pose_bins: int = NUM_POSE_BINS
+
+
+@dataclass
+class LossConfig:
+    """Loss weights (Eqs. 11, 12) and on/off switches for the Table 9 ablation.
+
+    A loss is computed only when its switch is on and its weight is non-zero.
+    ``use_discriminator: false`` removes D entirely: no phase 2, no L_fneu/L_fexp.
+    """
+
+    lambda_fneu: float = 0.001
+    lambda_fexp: float = 0.001
+    lambda_id: float = 1.0
+    lambda_recon: float = 10.0
+    beta_cos: float = 0.5
+    beta_conf: float = 1.0
+    use_cos: bool = True
+    use_conf: bool = True
+    use_id: bool = True
+    use_recon: bool = True
+    use_discriminator: bool = True
+
+    def active(self, name: Literal["cos", "conf", "id", "recon", "fneu", "fexp"]) -> bool:
+        """Whether loss ``name`` contributes (switch on and weight non-zero)."""
+        switch, weight = {
+            "cos": (self.use_cos, self.beta_cos),
+            "conf": (self.use_conf, self.beta_conf),
+            "id": (self.use_id, self.lambda_id),
+            "recon": (self.use_recon, self.lambda_recon),
+            "fneu": (self.use_discriminator, self.lambda_fneu),
+            "fexp": (self.use_discriminator, self.lambda_fexp),
+        }[name]
+        return bool(switch) and weight != 0.0
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, logging and speed options.
+
+    Attributes:
+        seed: seeds weights, data order (with the epoch) and augmentation.
+        epochs: number of passes over the training split.
+        max_steps: stop after this many steps in total (None: run all epochs).
+        batch_size: images per step per process.
+        lr, betas, weight_decay: Adam settings shared by every phase's optimiser.
+        lr_step_epochs, lr_gamma: StepLR decay (×gamma every ``lr_step_epochs``).
+        hflip: random horizontal flips (labels are invariant: pose bins use |yaw|).
+        bf16: bfloat16 autocast for the forward passes (CPU and CUDA).
+        channels_last: NHWC memory format for images and conv weights.
+        device: ``auto`` (CUDA when available), ``cpu`` or ``cuda[:n]``.
+        threads: torch intra-op threads (None: torch's default).
+        num_workers: DataLoader worker processes.
+        log_every: steps between ``metrics.jsonl`` lines.
+        sample_every: steps between image grids under ``samples/`` (0: never).
+        sample_count: faces (rows) per image grid.
+        validate: compute validation accuracy at the end of each epoch.
+    """
+
+    seed: int = 0
+    epochs: int = 30
+    max_steps: int | None = None
+    batch_size: int = 32
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    lr_step_epochs: int = 10
+    lr_gamma: float = 0.1
+    hflip: bool = True
+    bf16: bool = False
+    channels_last: bool = False
+    device: str = "auto"
+    threads: int | None = None
+    num_workers: int = 0
+    log_every: int = 10
+    sample_every: int = 500
+    sample_count: int = 8
+    validate: bool = True
+
+
+@dataclass
+class DataConfig:
+    """Where the images come from.
+
+    Attributes:
+        source: ``synth`` renders procedural faces; any other name (``prepared``,
+            ``rafdb``, ``ferplus``, ...) is read from ``root`` by ``facefactors.data``.
+        root: dataset folder for non-synthetic sources.
+        size: square image size fed to every network (112 or 64; divisible by 16).
+        synth_identities: training identities rendered (validation ones included).
+        synth_per_identity: images per identity.
+        synth_val_identities: training identities held out for validation (never
+            the test split: its identities are only for final evaluation).
+        synth_seed: seed of the synthetic generator.
+    """
+
+    source: str = "synth"
+    root: str | None = None
+    size: int = 112
+    synth_identities: int = 200
+    synth_per_identity: int = 40
+    synth_val_identities: int = 20
+    synth_seed: int = 0
+
+
+@dataclass
+class IPDConfig:
+    """A complete IPD-FER training run."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+
+
+def validate_config(cfg: IPDConfig) -> IPDConfig:
+    """Check cross-field constraints that the type checks in ``from_dict`` cannot.
+
+    Raises:
+        ConfigError: naming the offending key.
+    """
+    m, t, d = cfg.model, cfg.train, cfg.data
+    if m.classes is not None:
+        unknown = [c for c in m.classes if c not in CANONICAL_CLASSES]
+        if unknown:
+            raise ConfigError(
+                f"Config key 'model.classes' has unknown class '{unknown[0]}'; "
+                f"valid names: {', '.join(CANONICAL_CLASSES)}."
+            )
+        if len(set(m.classes)) != len(m.classes) or len(m.classes) < 2:
+            raise ConfigError("Config key 'model.classes' must list at least two distinct classes.")
+    if d.size % 16 or d.size < 32:
+        raise ConfigError(
+            f"Config key 'data.size' must be a multiple of 16 and at least 32, got {d.size}."
+        )
+    positive = {
+        "model.width": m.width,
+        "model.decoder_channels": m.decoder_channels,
+        "model.pose_bins": m.pose_bins,
+        "train.epochs": t.epochs,
+        "train.batch_size": t.batch_size,
+        "train.lr_step_epochs": t.lr_step_epochs,
+        "train.log_every": t.log_every,
+        "data.synth_identities": d.synth_identities,
+        "data.synth_per_identity": d.synth_per_identity,
+    }
+    for key, value in positive.items():
+        if value < 1:
+            raise ConfigError(f"Config key '{key}' must be at least 1, got {value}.")
+    if t.max_steps is not None and t.max_steps < 1:
+        raise ConfigError(f"Config key 'train.max_steps' must be at least 1, got {t.max_steps}.")
+    if len(t.betas) != 2:
+        raise ConfigError("Config key 'train.betas' must hold two numbers.")
+    if not 0 <= d.synth_val_identities < d.synth_identities:
+        raise ConfigError(
+            "Config key 'data.synth_val_identities' must be at least 0 and below "
+            f"data.synth_identities ({d.synth_identities})."
+        )
+    return cfg
+
+
+def neutral_index(classes: list[str]) -> int:
+    """Index c of the neutral class: its position, or K (an extra output) if absent."""
+    return classes.index(NEUTRAL) if NEUTRAL in classes else len(classes)

@@ -1,0 +1,104 @@
+"""Multi-process training with ``torch.distributed`` DDP, launched by ``torchrun``.
+
+``torchrun --nproc-per-node N -m facefactors train ...`` sets RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR and MASTER_PORT; :func:`init_distributed` reads them
+and joins the process group (NCCL on CUDA, gloo on CPU). Each trainable network
+is wrapped in its own DistributedDataParallel so that the phases of Algorithm 1
+(which call different networks with different ones frozen) each all-reduce
+exactly the gradients they produce. Frozen uses (E_id everywhere, D and C_p in
+phase 3) call the raw modules, outside DDP.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from facefactors.ipd.model import IPDModel
+from facefactors.ipd.phases import Nets, own_nets
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    """Where this process sits: rank, world size and its device."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = torch.device("cpu")
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def resolve_device(name: str, local_rank: int = 0) -> torch.device:
+    """``auto`` → this process's CUDA device if there is one, else CPU."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        return torch.device("cuda", local_rank)
+    return torch.device(name)
+
+
+def init_distributed(device: str = "auto") -> DistInfo:
+    """Join the process group if launched by torchrun (WORLD_SIZE > 1), else stay single.
+
+    Args:
+        device: the config's ``train.device``.
+    """
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    dev = resolve_device(device, local_rank)
+    if world <= 1:
+        return DistInfo(device=dev)
+    if not dist.is_initialized():
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        if dev.type == "cuda":
+            torch.cuda.set_device(dev)
+        dist.init_process_group(backend=backend)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+
+
+def wrap_nets(model: IPDModel, info: DistInfo) -> Nets:
+    """The trainable networks, each in its own DDP wrapper when distributed."""
+    nets = own_nets(model)
+    if not info.distributed:
+        return nets
+    ids = [info.device.index] if info.device.type == "cuda" else None
+
+    def wrap(m: nn.Module | None) -> nn.Module | None:
+        return None if m is None else DistributedDataParallel(m, device_ids=ids)
+
+    return Nets(*(wrap(m) for m in nets))
+
+
+def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
+    """Average scalar metrics over processes (a no-op when single)."""
+    if not info.distributed or not values:
+        return values
+    keys = sorted(values)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=info.device)
+    dist.all_reduce(t)
+    return {k: float(v) / info.world_size for k, v in zip(keys, t.tolist())}
+
+
+def barrier(info: DistInfo) -> None:
+    """Wait for every process (a no-op when single)."""
+    if info.distributed:
+        dist.barrier()
+
+
+def shutdown(info: DistInfo) -> None:
+    """Leave the process group if this module joined one."""
+    if info.distributed and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,75 @@
+"""Image grids like the paper's Figs. 8–9: one face per row, one composition per column.
+
+Columns: real | G_dec(f_id) | G_dec(f_id + f_pose) | G_dec(f_id + f_pose + f_exp),
+then, when the data carry them (synthetic faces), the true ``neutral`` and
+``frontal_neutral`` images. Without E_pose the f_id + f_pose column is left out.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facefactors.ipd.model import IPDModel
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """(N, 3, H, W) in [-1, 1] → (N, H, W, 3) uint8."""
+    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round()
+    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:
+    """Tile equally shaped (N, 3, H, W) batches into an (N·H', C·W', 3) uint8 grid.
+
+    Row r holds sample r of every column, with ``pad`` white pixels between cells.
+    """
+    cols = [to_uint8(c) for c in columns]
+    n, h, w, _ = cols[0].shape
+    grid = np.full((n * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
+    for j, col in enumerate(cols):
+        for i in range(n):
+            top, left = pad + i * (h + pad), pad + j * (w + pad)
+            grid[top : top + h, left : left + w] = col[i]
+    return grid
+
+
+@torch.no_grad()
+def sample_grid(
+    model: IPDModel, x: torch.Tensor, extras: list[torch.Tensor] | None = None
+) -> tuple[np.ndarray, list[str]]:
+    """Decode the factor compositions of ``x`` and tile them.
+
+    Args:
+        model: a model with a decoder (``id`` or ``ipd`` variant).
+        x: (N, 3, H, W) real images on the model's device.
+        extras: more (N, 3, H, W) columns to append (e.g. true neutral faces).
+
+    Returns:
+        The (rows, cols, 3) uint8 grid and the column names.
+    """
+    was = model.training
+    model.eval()
+    try:
+        fakes = model.generate(x)
+    finally:
+        model.train(was)
+    names = ["real", "id"] + (["id+pose"] if model.e_pose is not None else []) + ["id+pose+exp"]
+    keys = ["id"] + (["ip"] if model.e_pose is not None else []) + ["ipe"]
+    columns = [x] + [fakes[k] for k in keys] + list(extras or [])
+    return tile([c.float().cpu() for c in columns]), names
+
+
+def save_png(path: str | Path, grid: np.ndarray) -> None:
+    """Write an (H, W, 3) uint8 array as PNG atomically."""
+    import io
+
+    from PIL import Image
+
+    from facefactors.checkpoint import atomic_write_bytes
+
+    buf = io.BytesIO()
+    Image.fromarray(grid).save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())

@@ -1,0 +1,239 @@
+"""Algorithm 1 as data: the three phases of one IPD-FER training step.
+
+Each :class:`Phase` names the parameters it updates, the objective it minimises
+and its own Adam optimiser. :func:`run_phase` turns ``requires_grad`` on for
+exactly that phase's parameters (stylegan2-ada style), so a backward pass never
+even computes gradients for the fixed networks; fixed networks still pass
+gradients through to their inputs (D and N judge the fakes in phase 3).
+
+    1. cls:  E_pose, C_p, E_exp, C_exp ← ∂(L_c + β1 L_cos)        (D, G_dec fixed)
+    2. disc: D ← ∂L_rexp                                          (G, C fixed)
+    3. gen:  E_pose, E_exp, G_dec ← ∂(L'_G + β2 L_conf)            (D, C_exp, C_p fixed)
+
+E_pose and E_exp appear in phases 1 and 3 with *separate* Adam optimisers:
+the two objectives differ in scale by orders of magnitude (λ4 = 10 on pixels
+versus a cross-entropy), and one shared second-moment estimate would let the
+larger one throttle the other's steps. Phase 3 re-encodes x with the encoders
+as phase 1 left them, exactly as Algorithm 1 reads. D is put in eval mode while
+it judges fakes in phase 3: "fixed" then also means its BatchNorm statistics
+do not drift towards fake images.
+
+The ``baseline`` variant has phase 1 only (L_exp); ``id`` has no pose terms.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from facefactors.errors import NonFiniteLossError
+from facefactors.ipd.config import IPDConfig
+from facefactors.ipd.losses import (
+    Logs,
+    classifier_losses,
+    discriminator_losses,
+    generator_losses,
+)
+from facefactors.ipd.model import IPDModel
+
+
+class Batch(NamedTuple):
+    """One training batch on the device.
+
+    Attributes:
+        x: (B, 3, H, W) images in [-1, 1].
+        y: (B,) expression labels in model class order (K = extra neutral).
+        y_pose: (B,) pose bins.
+        f_id: (B, D) E_id(x), computed once without grad; it is also N(x) of L_id.
+    """
+
+    x: torch.Tensor
+    y: torch.Tensor
+    y_pose: torch.Tensor
+    f_id: torch.Tensor | None
+
+
+class Nets(NamedTuple):
+    """The trainable modules as called in forward passes (DDP-wrapped when distributed)."""
+
+    e_exp: nn.Module
+    c_exp: nn.Module
+    e_pose: nn.Module | None
+    c_p: nn.Module | None
+    dec: nn.Module | None
+    d: nn.Module | None
+
+
+def own_nets(model: IPDModel) -> Nets:
+    """The model's own modules, for single-process training."""
+    return Nets(model.e_exp, model.c_exp, model.e_pose, model.c_p, model.dec, model.d)
+
+
+@dataclass
+class Phase:
+    """One step of Algorithm 1.
+
+    Attributes:
+        name: ``cls``, ``disc`` or ``gen``.
+        modules: the modules whose parameters this phase updates.
+        loss_fn: batch → (objective, logs).
+        optimizer: Adam over exactly those parameters.
+        scheduler: its StepLR.
+    """
+
+    name: str
+    modules: list[nn.Module]
+    loss_fn: Callable[[Batch], tuple[torch.Tensor, Logs]]
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        for m in self.modules:
+            yield from m.parameters()
+
+
+@contextlib.contextmanager
+def eval_mode(module: nn.Module) -> Iterator[None]:
+    """Temporarily put ``module`` in eval mode (restoring its previous mode)."""
+    was = module.training
+    module.eval()
+    try:
+        yield
+    finally:
+        module.train(was)
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    valid = y < logits.shape[1]
+    hits = (logits.argmax(1) == y) & valid
+    return (hits.sum() / valid.sum().clamp(min=1)).detach().float()
+
+
+def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> list[Phase]:
+    """The phases of Algorithm 1 for ``model``'s variant, each with its optimiser.
+
+    Args:
+        model: the networks (frozen calls use these directly).
+        cfg: full config (loss weights, Adam and StepLR settings).
+        nets: trainable modules to call; defaults to ``model``'s own (no DDP).
+    """
+    nets = nets or own_nets(model)
+    lc, t = cfg.loss, cfg.train
+    c = model.neutral_index
+
+    def cls_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        f_exp = nets.e_exp(b.x)  # (B, D)
+        exp_logits = nets.c_exp(f_exp)  # (B, K)
+        pose_logits = nets.c_p(nets.e_pose(b.x)) if nets.e_pose is not None else None
+        total, logs = classifier_losses(
+            exp_logits, b.y, lc, pose_logits, b.y_pose, f_id=b.f_id, f_exp=f_exp
+        )
+        logs["acc/c/exp"] = _accuracy(exp_logits, b.y)
+        if pose_logits is not None:
+            logs["acc/c/pose"] = _accuracy(pose_logits, b.y_pose)
+        return total, logs
+
+    def disc_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        logits = nets.d(b.x)  # (B, K or K+1)
+        total, logs = discriminator_losses(logits, b.y)
+        logs["acc/d/real"] = _accuracy(logits, b.y)
+        return total, logs
+
+    def gen_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        n = b.x.shape[0]
+        f_exp = nets.e_exp(b.x)
+        f_ip = b.f_id if nets.e_pose is None else b.f_id + nets.e_pose(b.x)  # f_{i-p}
+        f_ipe = f_ip + f_exp  # f_{i-p-e}
+        fakes = nets.dec(torch.cat([f_ip, f_ipe]))  # (2B, 3, H, W): one decoder call
+        x_ip, x_ipe = fakes[:n], fakes[n:]
+        n_fake = d_fake = conf = None
+        if lc.active("id"):
+            n_fake = model.identity(fakes)  # frozen N, gradient flows to the fakes only
+        if model.d is not None and (lc.active("fneu") or lc.active("fexp")):
+            with eval_mode(model.d):
+                d_fake = model.d(fakes)
+        if model.c_p is not None and lc.active("conf"):
+            conf = model.c_p(f_exp)  # C_p fixed: its parameters do not require grad here
+        return generator_losses(
+            b.x,
+            b.y,
+            c,
+            lc,
+            x_ip,
+            x_ipe,
+            n_x=b.f_id,
+            n_ip=None if n_fake is None else n_fake[:n],
+            n_ipe=None if n_fake is None else n_fake[n:],
+            d_ip=None if d_fake is None else d_fake[:n],
+            d_ipe=None if d_fake is None else d_fake[n:],
+            conf_logits=conf,
+        )
+
+    specs: list[tuple[str, list[nn.Module | None], Callable]] = [
+        ("cls", [model.e_pose, model.c_p, model.e_exp, model.c_exp], cls_loss)
+    ]
+    if model.variant != "baseline":
+        if model.d is not None:
+            specs.append(("disc", [model.d], disc_loss))
+        specs.append(("gen", [model.e_pose, model.e_exp, model.dec], gen_loss))
+    phases = []
+    for name, modules, fn in specs:
+        mods = [m for m in modules if m is not None]
+        params = [p for m in mods for p in m.parameters()]
+        opt = torch.optim.Adam(params, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
+        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step_epochs, gamma=t.lr_gamma)
+        phases.append(Phase(name, mods, fn, opt, sched))
+    return phases
+
+
+def check_finite(logs: Logs, step: int, phase: str) -> None:
+    """Raise NonFiniteLossError naming the first NaN/inf loss of ``logs``."""
+    values = torch.stack([v.float() for v in logs.values()])
+    if bool(torch.isfinite(values).all()):
+        return
+    name = next(k for k, v in logs.items() if not torch.isfinite(v).all())
+    raise NonFiniteLossError(
+        f"Loss {name} became {float(logs[name])} at step {step} (phase {phase}); "
+        "training stopped and the last good checkpoint is kept."
+    )
+
+
+def run_phase(
+    phase: Phase,
+    batch: Batch,
+    trainable: list[nn.Module],
+    step: int,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> Logs:
+    """Run one phase: forward its objective, backward, Adam step.
+
+    Args:
+        phase: the phase.
+        batch: the prepared batch.
+        trainable: every module updated by any phase (their grad flags are toggled).
+        step: global step, for error messages.
+        autocast: returns the autocast context (bf16 or a no-op).
+
+    Returns:
+        The phase's logs (detached scalars).
+
+    Raises:
+        NonFiniteLossError: a loss is NaN or inf (checked before any update).
+    """
+    own = {id(p) for p in phase.parameters()}
+    for m in trainable:
+        for p in m.parameters():
+            p.requires_grad_(id(p) in own)
+    phase.optimizer.zero_grad(set_to_none=True)
+    with autocast():
+        total, logs = phase.loss_fn(batch)
+    check_finite(logs, step, phase.name)
+    if total.requires_grad:  # every term switched off leaves nothing to learn
+        total.backward()
+        phase.optimizer.step()
+    return logs

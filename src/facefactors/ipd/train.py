@@ -1,0 +1,300 @@
+"""The IPD-FER training loop: Algorithm 1 over epochs, with a resumable run folder.
+
+    RUN/config.yaml            the full config
+    RUN/metrics.jsonl          one JSON object per log step: step, epoch, lr, loss/..., acc/...
+    RUN/samples/step_NNNNNN.png  grids real | G(f_id) | G(f_id+f_pose) | G(f_id+f_pose+f_exp)
+    RUN/checkpoints/last.pt    written atomically after every epoch (and when stopping early)
+    RUN/model.pt               the inference export (E_exp + C_exp) at the end
+
+Data order is a pure function of (seed, epoch) and every RNG is saved, so
+``resume=True`` continues exactly where the checkpoint left off. A NaN or inf
+loss stops the run with :class:`NonFiniteLossError` before any update from it;
+the last checkpoint on disk is the last good one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from facefactors.checkpoint import save_checkpoint
+from facefactors.config import save_config_yaml
+from facefactors.errors import ConfigError, DataError
+from facefactors.ipd import ddp
+from facefactors.ipd.config import IPDConfig, validate_config
+from facefactors.ipd.data import PREVIEW_KEYS, DataBundle, build_datasets, collate
+from facefactors.ipd.export import inference_state
+from facefactors.ipd.grids import sample_grid, save_png
+from facefactors.ipd.model import IPDModel, build_model
+from facefactors.ipd.phases import Batch, build_phases, run_phase
+from facefactors.ipd.state import read_training_state, restore_training_state, save_training_state
+
+
+@dataclass
+class TrainResult:
+    """What a finished (or stopped) run reached."""
+
+    out: Path
+    step: int
+    epoch: int
+    model: IPDModel
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def autocast_factory(device: torch.device, bf16: bool) -> Callable[[], contextlib.AbstractContextManager]:
+    """A function returning a bf16 autocast context (or a no-op one when off)."""
+    if not bf16:
+        return contextlib.nullcontext
+    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+
+
+def prepare_batch(
+    raw: dict[str, torch.Tensor],
+    model: IPDModel,
+    device: torch.device,
+    cfg: IPDConfig,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> Batch:
+    """Move a collated batch to the device, flip at random, and compute f_id once.
+
+    The flips draw from the global torch RNG (saved in checkpoints). f_id = E_id(x)
+    serves phase 1 (L_cos), phase 3 (f_{i-p}) and L_id (N(x)) without recomputation.
+    """
+    x = raw["image"].to(device, non_blocking=True).float()
+    if cfg.train.hflip:
+        flip = (torch.rand(x.shape[0]) < 0.5).to(device)
+        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+    if cfg.train.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    f_id = None
+    if model.e_id is not None:
+        with torch.no_grad(), autocast():
+            f_id = model.e_id(x)
+    y = raw["expression"].to(device).long()
+    return Batch(x, y, raw["pose_bin"].to(device).long(), f_id)
+
+
+def epoch_loader(
+    ds: torch.utils.data.Dataset, cfg: IPDConfig, info: ddp.DistInfo, epoch: int, skip: int
+) -> tuple[DataLoader, int]:
+    """This process's batches of ``epoch``, minus the first ``skip``; and the epoch length.
+
+    The order comes from DistributedSampler(seed, epoch), and worker seeds from a
+    generator seeded by (seed, epoch): the global RNG is never consumed here.
+    """
+    t = cfg.train
+    sampler = DistributedSampler(
+        ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed, drop_last=True
+    )
+    sampler.set_epoch(epoch)
+    steps = len(sampler) // t.batch_size
+    if steps == 0:
+        raise DataError(
+            f"The training split has {len(ds)} images, fewer than one batch per process "
+            f"(train.batch_size={t.batch_size} × {info.world_size} processes)."
+        )
+    indices = list(sampler)[skip * t.batch_size : steps * t.batch_size]
+    gen = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
+    loader = DataLoader(
+        ds,
+        batch_size=t.batch_size,
+        sampler=indices,
+        num_workers=t.num_workers,
+        collate_fn=collate,
+        drop_last=True,
+        generator=gen,
+        pin_memory=info.device.type == "cuda",
+    )
+    return loader, steps
+
+
+@torch.no_grad()
+def validate(
+    model: IPDModel,
+    ds: torch.utils.data.Dataset,
+    cfg: IPDConfig,
+    device: torch.device,
+    autocast: Callable[[], contextlib.AbstractContextManager],
+) -> dict[str, float]:
+    """Expression accuracy and cross-entropy of E_exp + C_exp on ``ds``."""
+    was = model.training
+    model.eval()
+    hits = total = 0
+    nll = 0.0
+    loader = DataLoader(ds, batch_size=cfg.train.batch_size, collate_fn=collate)
+    try:
+        for raw in loader:
+            x = raw["image"].to(device).float()
+            if cfg.train.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            y = raw["expression"].to(device).long()
+            valid = y < len(model.classes)
+            with autocast():
+                logits = model.classify(x).float()
+            logp = torch.log_softmax(logits[valid], 1)
+            nll -= float(logp.gather(1, y[valid][:, None]).sum())
+            hits += int((logits[valid].argmax(1) == y[valid]).sum())
+            total += int(valid.sum())
+    finally:
+        model.train(was)
+    if total == 0:
+        return {}
+    return {"val/acc": hits / total, "val/loss": nll / total}
+
+
+class MetricsLog:
+    """Averages logged scalars over each log interval and appends them to metrics.jsonl."""
+
+    def __init__(self, path: Path | None, resume_step: int | None) -> None:
+        self.path = path
+        self.sums: dict[str, float] = {}
+        self.count = 0
+        if path is not None and resume_step is not None and path.exists():
+            # Drop lines logged after the checkpoint: they are about to be redone.
+            keep = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
+            path.write_text("".join(ln + "\n" for ln in keep))
+
+    def add(self, logs: dict[str, torch.Tensor]) -> None:
+        for k, v in logs.items():
+            self.sums[k] = self.sums.get(k, 0.0) + float(v)
+        self.count += 1
+
+    def flush(self, info: ddp.DistInfo, **fields: float) -> dict[str, float]:
+        means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
+        means = ddp.all_reduce_mean(means, info)
+        self.sums, self.count = {}, 0
+        return self.write(fields | means)
+
+    def write(self, record: dict[str, float]) -> dict[str, float]:
+        if self.path is not None:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+        return record
+
+
+def _prepare_run(cfg: IPDConfig, out: Path, resume: bool) -> dict | None:
+    ckpt = out / "checkpoints" / "last.pt"
+    if resume:
+        return read_training_state(ckpt)
+    if ckpt.exists():
+        raise ConfigError(
+            f"Run folder {out} already holds a checkpoint; pass --resume to continue it "
+            "or choose another --out."
+        )
+    return None
+
+
+def train(
+    cfg: IPDConfig, out: str | Path, *, resume: bool = False, data: DataBundle | None = None
+) -> TrainResult:
+    """Train an IPD-FER model (or a variant) into the run folder ``out``.
+
+    Args:
+        cfg: the run config (with ``resume``, the checkpoint's config should be passed).
+        out: run folder.
+        resume: continue from ``out/checkpoints/last.pt``.
+        data: prebuilt datasets (tests); default: :func:`build_datasets` from ``cfg.data``.
+
+    Returns:
+        The final model, step, epoch and last metrics.
+
+    Raises:
+        ConfigError, DataError, CheckpointError, NonFiniteLossError.
+    """
+    cfg = validate_config(cfg)
+    out = Path(out)
+    t = cfg.train
+    info = ddp.init_distributed(t.device)
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    state = _prepare_run(cfg, out, resume)
+    torch.manual_seed(t.seed)
+    data = data or build_datasets(cfg.data, cfg.model.classes)
+    cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
+    model = build_model(cfg).to(info.device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    nets = ddp.wrap_nets(model, info)
+    phases = build_phases(model, cfg, nets)
+    trainable = list({id(m): m for p in phases for m in p.modules}.values())
+    step, epoch, skip = 0, 0, 0
+    if state is not None:
+        step, epoch, skip = restore_training_state(state, model, phases, out / "checkpoints" / "last.pt")
+    autocast = autocast_factory(info.device, t.bf16)
+    main = info.is_main
+    if main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        save_config_yaml(cfg, out / "config.yaml")
+    log = MetricsLog(out / "metrics.jsonl" if main else None, step if state else None)
+    preview = _preview(data, t.sample_count) if main and model.dec is not None else None
+    model.train()
+    steps_per_epoch = epoch_loader(data.train, cfg, info, 0, 0)[1]
+    total = t.epochs * steps_per_epoch if t.max_steps is None else min(t.max_steps, t.epochs * steps_per_epoch)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=step, disable=not (main and sys.stderr.isatty()), desc="train")
+    record: dict[str, float] = {}
+    tick = time.perf_counter()
+    try:
+        while epoch < t.epochs and step < total:
+            loader, _ = epoch_loader(data.train, cfg, info, epoch, skip)
+            for raw in loader:
+                batch = prepare_batch(raw, model, info.device, cfg, autocast)
+                logs: dict[str, torch.Tensor] = {}
+                for phase in phases:
+                    logs.update(run_phase(phase, batch, trainable, step, autocast))
+                step, skip = step + 1, skip + 1
+                log.add(logs)
+                bar.update(1)
+                if step % t.log_every == 0 or step == total:
+                    dt = (time.perf_counter() - tick) / max(log.count, 1)
+                    lr = phases[0].optimizer.param_groups[0]["lr"]
+                    record = log.flush(info, step=step, epoch=epoch, lr=lr, **{"time/step_s": dt})
+                    bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items() if k.endswith("total")})
+                    tick = time.perf_counter()
+                if preview is not None and t.sample_every and step % t.sample_every == 0:
+                    _write_grid(model, preview, info.device, out / "samples" / f"step_{step:06d}.png")
+                if step >= total:
+                    break
+            if skip >= steps_per_epoch:  # the epoch is complete
+                for phase in phases:
+                    phase.scheduler.step()
+                epoch, skip = epoch + 1, 0
+                if t.validate and main:
+                    record = log.write({"step": step, "epoch": epoch} | validate(model, data.val, cfg, info.device, autocast))
+            if main:
+                save_training_state(
+                    out / "checkpoints" / "last.pt", cfg, model, phases,
+                    step=step, epoch=epoch, batch_in_epoch=skip, metrics=record,
+                )
+            ddp.barrier(info)
+        if main:
+            save_checkpoint(out / "model.pt", inference_state(model, cfg))
+            if preview is not None:
+                _write_grid(model, preview, info.device, out / "samples" / f"step_{step:06d}.png")
+    finally:
+        bar.close()
+    return TrainResult(out, step, epoch, model, record)
+
+
+def _preview(data: DataBundle, count: int) -> dict[str, torch.Tensor] | None:
+    """The first ``count`` validation items, with true neutral faces when available."""
+    if count < 1 or len(data.val) == 0:
+        return None
+    view = data.val.with_keys(("image", *PREVIEW_KEYS))
+    return collate([view[i] for i in range(min(count, len(view)))])
+
+
+def _write_grid(model: IPDModel, preview: dict[str, torch.Tensor], device: torch.device, path: Path) -> None:
+    x = preview["image"].to(device).float()
+    extras = [preview[k].float() for k in PREVIEW_KEYS if k in preview]
+    grid, _ = sample_grid(model, x, extras)
+    save_png(path, grid)

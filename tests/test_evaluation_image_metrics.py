@@ -1,0 +1,122 @@
+"""PSNR, SSIM and cosine similarity: hand-computed values, skimage agreement, gradients."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from facefactors.errors import DataError
+from facefactors.evaluation.image_metrics import (
+    cosine_similarity,
+    gaussian_window,
+    neutral_fidelity,
+    psnr,
+    ssim,
+)
+
+
+def _rand_pair(seed: int, shape=(2, 3, 24, 28)):
+    g = torch.Generator().manual_seed(seed)
+    a = torch.rand(shape, generator=g, dtype=torch.float64) * 2 - 1
+    b = (a + 0.4 * torch.randn(shape, generator=g, dtype=torch.float64)).clamp(-1, 1)
+    return a, b
+
+
+def test_identical_images():
+    a, _ = _rand_pair(0)
+    assert torch.allclose(ssim(a, a), torch.ones(2, dtype=torch.float64), atol=1e-12)
+    assert torch.isinf(psnr(a, a)).all()
+    assert torch.equal(psnr(a, a, max_db=100.0), torch.full((2,), 100.0, dtype=torch.float64))
+
+
+def test_psnr_of_constant_offset():
+    target = torch.zeros(1, 3, 16, 16)
+    # +0.2 in [-1, 1] is +0.1 in [0, 1]: MSE 0.01 -> 10 * log10(1 / 0.01) = 20 dB.
+    assert psnr(target + 0.2, target).item() == pytest.approx(20.0, abs=1e-4)
+    # +1.0 in [-1, 1] is +0.5 in [0, 1]: MSE 0.25 -> 10 * log10(4) dB.
+    assert psnr(target + 1.0, target).item() == pytest.approx(10 * math.log10(4), abs=1e-4)
+
+
+def test_ssim_of_constant_images_hand_computed():
+    # Flat images have zero variance, so SSIM = (2ab + C1) / (a^2 + b^2 + C1).
+    x = torch.zeros(1, 1, 12, 12, dtype=torch.float64)  # 0.5 in [0, 1]
+    y = torch.full_like(x, -0.5)  # 0.25 in [0, 1]
+    expected = (2 * 0.5 * 0.25 + 1e-4) / (0.25 + 0.0625 + 1e-4)
+    assert ssim(x, y).item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_gaussian_window_matches_skimage_size():
+    w = gaussian_window(1.5, dtype=torch.float64)
+    assert w.numel() == 11  # 2 * int(3.5 * 1.5 + 0.5) + 1
+    assert w.sum().item() == pytest.approx(1.0)
+    assert w[5] == w.max() and torch.allclose(w, w.flip(0))
+
+
+def test_matches_skimage_on_random_images():
+    metrics = pytest.importorskip("skimage.metrics")
+    a, b = _rand_pair(1)
+    ours_ssim, ours_psnr = ssim(b, a), psnr(b, a)
+    for i in range(a.shape[0]):
+        x = ((a[i] + 1) / 2).permute(1, 2, 0).numpy()
+        y = ((b[i] + 1) / 2).permute(1, 2, 0).numpy()
+        ref = metrics.structural_similarity(
+            x,
+            y,
+            gaussian_weights=True,
+            sigma=1.5,
+            use_sample_covariance=False,
+            data_range=1.0,
+            channel_axis=2,
+        )
+        assert ours_ssim[i].item() == pytest.approx(ref, abs=1e-6)
+        ref_psnr = metrics.peak_signal_noise_ratio(x, y, data_range=1.0)
+        assert ours_psnr[i].item() == pytest.approx(ref_psnr, abs=1e-6)
+
+
+@pytest.fixture
+def one_thread():
+    # gradcheck runs hundreds of tiny convolutions; thread hand-off dominates them on
+    # shared cores (measured 10x slower with 2 threads), so run it single-threaded.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_ssim_gradcheck(one_thread):
+    g = torch.Generator().manual_seed(2)
+    x = (torch.rand(1, 1, 11, 11, generator=g, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    y = (torch.rand(1, 1, 11, 11, generator=g, dtype=torch.float64) * 1.6 - 0.8).requires_grad_()
+    assert torch.autograd.gradcheck(ssim, (x, y), eps=1e-6, atol=1e-5)
+
+
+def test_ssim_rejects_small_or_mismatched_images():
+    with pytest.raises(DataError, match="11x11"):
+        ssim(torch.zeros(1, 3, 8, 8), torch.zeros(1, 3, 8, 8))
+    with pytest.raises(DataError, match="same shape"):
+        psnr(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 15))
+
+
+def test_cosine_similarity():
+    a = torch.tensor([[1.0, 0.0], [1.0, 2.0], [3.0, 4.0], [0.0, 0.0]])
+    b = torch.tensor([[0.0, 5.0], [2.0, 4.0], [-3.0, -4.0], [1.0, 1.0]])
+    torch.testing.assert_close(cosine_similarity(a, b), torch.tensor([0.0, 1.0, -1.0, 0.0]))
+    with pytest.raises(DataError, match=r"\(B, D\)"):
+        cosine_similarity(a, b[:2])
+
+
+def test_neutral_fidelity_summary():
+    a, b = _rand_pair(3, shape=(3, 3, 16, 16))
+    emb = torch.randn(3, 8)
+    same = neutral_fidelity(a, a, emb, emb, max_db=100.0)
+    assert same == {
+        "psnr": 100.0,
+        "ssim": pytest.approx(1.0),
+        "id_cosine": pytest.approx(1.0),
+        "n": 3,
+    }
+    diff = neutral_fidelity(b, a, emb, -emb)
+    assert diff["psnr"] == pytest.approx(psnr(b, a).mean().item())
+    assert diff["ssim"] < 1.0 and diff["id_cosine"] == pytest.approx(-1.0)
