@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
@@ -16,3 +17,31 @@ def _torch_threads():
 
     torch.set_num_threads(2)
     yield
+
+
+@pytest.fixture(scope="session")
+def mtcnn_weights_dir(request) -> str:
+    """A folder with the verified MTCNN weights, fetched once per machine.
+
+    Uses the real command (`facefactors weights fetch mtcnn`, i.e. `pip download` of
+    the facenet-pytorch 2.6.0 wheel) into the pytest cache folder. Where the package
+    registry cannot be reached the requesting tests are skipped with the pip error as
+    the reason; they never pass without running.
+    """
+    from facefactors.faces import weights as W
+
+    folder = request.config.cache.mkdir("facefactors-mtcnn")
+    if all(status == "ok" for _n, _p, status in W.weights_status(folder)):
+        return str(folder)
+    from facefactors.commands import weights as weights_cmd
+
+    parser = argparse.ArgumentParser()
+    weights_cmd.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["weights", "fetch", "mtcnn", "--dir", str(folder)])
+    try:
+        weights_cmd.run(args)
+    except W.WeightsError as exc:
+        if "pip could not download" in str(exc) or "took more than" in str(exc):
+            pytest.skip(f"MTCNN weights unavailable, the package registry is unreachable: {exc}")
+        raise
+    return str(folder)

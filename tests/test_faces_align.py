@@ -33,7 +33,9 @@ def test_known_similarity_is_recovered_exactly(scale, angle, tx, ty):
 
 def test_hand_computed_two_points():
     # (0,0)->(1,1) and (1,0)->(1,3): scale 2, rotation +90 degrees, translation (1,1).
-    est = similarity_transform(np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[1.0, 1.0], [1.0, 3.0]]))
+    est = similarity_transform(
+        np.array([[0.0, 0.0], [1.0, 0.0]]), np.array([[1.0, 1.0], [1.0, 3.0]])
+    )
     np.testing.assert_allclose(est, [[0.0, -2.0, 1.0], [2.0, 0.0, 1.0]], atol=1e-12)
 
 

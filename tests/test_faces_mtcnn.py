@@ -2,13 +2,12 @@
 
 The weights are fetched once per machine with the real command (`facefactors weights
 fetch mtcnn`, i.e. `pip download` of the facenet-pytorch 2.6.0 wheel) into the pytest
-cache folder. Where the package registry cannot be reached these tests are skipped,
-with the pip error as the reason; they never pass without running.
+cache folder (the `mtcnn_weights_dir` fixture in conftest.py). Where the package
+registry cannot be reached these tests are skipped, with the pip error as the reason;
+they never pass without running.
 """
 
 from __future__ import annotations
-
-import argparse
 
 import numpy as np
 import pytest
@@ -17,35 +16,19 @@ from facefactors.errors import DataError, FaceFactorsError
 from facefactors.faces import samples
 from facefactors.faces import weights as W
 
-# |yaw(photo) + yaw(mirrored photo)| measured on the two photos: 0.4 deg (Grace Hopper)
-# and 0.5 deg (astronaut); the detector's landmarks are not exactly mirror-symmetric.
-MIRROR_YAW_TOL_DEG = 2.0
+# |yaw(photo) + yaw(mirrored photo)| measured on the two photos: 3.1 deg (Grace Hopper)
+# and 0.8 deg (astronaut); |roll + roll mirrored|: 1.2 and 0.05 deg. The pose itself is
+# exactly antisymmetric (test_faces_pose); the rest is MTCNN: a mirrored photo gives a
+# slightly different box, hence different O-Net landmarks.
+MIRROR_YAW_TOL_DEG = 4.0
+MIRROR_ROLL_TOL_DEG = 2.0
 
 
 @pytest.fixture(scope="session")
-def weights_dir(request) -> str:
-    folder = request.config.cache.mkdir("facefactors-mtcnn")
-    if all(status == "ok" for _n, _p, status in W.weights_status(folder)):
-        return str(folder)
-    from facefactors.commands import weights as weights_cmd
-
-    parser = argparse.ArgumentParser()
-    weights_cmd.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["weights", "fetch", "mtcnn", "--dir", str(folder)])
-    try:
-        weights_cmd.run(args)
-    except W.WeightsError as exc:
-        if "pip could not download" in str(exc) or "took more than" in str(exc):
-            pytest.skip(f"MTCNN weights unavailable, the package registry is unreachable: {exc}")
-        raise
-    return str(folder)
-
-
-@pytest.fixture(scope="session")
-def mtcnn(weights_dir):
+def mtcnn(mtcnn_weights_dir):
     from facefactors.faces.mtcnn import MTCNN
 
-    return MTCNN(weights_dir=weights_dir)
+    return MTCNN(weights_dir=mtcnn_weights_dir)
 
 
 @pytest.fixture(scope="session")
@@ -59,8 +42,8 @@ def detections(mtcnn, photos):
     return dict(zip(photos, mtcnn.detect(list(photos.values()))))
 
 
-def test_weights_verify_after_fetch(weights_dir):
-    assert [s for _n, _p, s in W.weights_status(weights_dir)] == ["ok", "ok", "ok"]
+def test_weights_verify_after_fetch(mtcnn_weights_dir):
+    assert [s for _n, _p, s in W.weights_status(mtcnn_weights_dir)] == ["ok", "ok", "ok"]
 
 
 @pytest.mark.parametrize("name", ["grace_hopper", "astronaut"])
@@ -125,7 +108,7 @@ def test_pipeline_aligns_and_mirrors(mtcnn, photos, tmp_path):
 
         (mirror,) = pipe.process(np.ascontiguousarray(image[:, ::-1]))
         assert abs(face.yaw + mirror.yaw) < MIRROR_YAW_TOL_DEG
-        assert abs(face.roll + mirror.roll) < MIRROR_YAW_TOL_DEG
+        assert abs(face.roll + mirror.roll) < MIRROR_ROLL_TOL_DEG
 
 
 def test_wrong_weights_dir_gives_one_sentence(tmp_path):

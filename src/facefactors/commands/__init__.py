@@ -6,10 +6,14 @@ happen inside ``run``.
 
 from __future__ import annotations
 
-from facefactors.commands import bench, synth
+from facefactors.commands import bench, prepare, pretrain_id, synth, train, weights
 
 # Order is the order in `facefactors --help`.
 COMMANDS = [
     synth.register,
+    pretrain_id.register,
+    train.register,
+    prepare.register,
+    weights.register,
     bench.register,
 ]

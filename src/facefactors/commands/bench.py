@@ -18,9 +18,16 @@ def _bench_synth(args: argparse.Namespace) -> dict:
     return bench_synth(size=args.size, seconds=args.seconds, threads=args.threads)
 
 
+def _bench_prepare(args: argparse.Namespace) -> dict:
+    from facefactors.faces.bench import bench_prepare
+
+    return bench_prepare(seconds=args.seconds, threads=args.threads)
+
+
 # name -> (help, function). Functions import their module lazily.
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
+    "prepare": ("detect + align + pose on 640x480 frames (faces/s)", _bench_prepare),
 }
 
 

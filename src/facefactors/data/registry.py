@@ -20,6 +20,7 @@ from facefactors.data.rafdb import load_rafdb
 from facefactors.data.records import DatasetIndex
 from facefactors.data.sfew import load_sfew
 from facefactors.errors import ConfigError, DataError
+from facefactors.prepare.dataset import load_prepared
 
 LOADERS: dict[str, Callable[..., DatasetIndex]] = {
     "rafdb": load_rafdb,
@@ -32,6 +33,7 @@ LOADERS: dict[str, Callable[..., DatasetIndex]] = {
     "sfew": load_sfew,
     "folder": load_folder,
     "csv": load_csv,
+    "prepared": load_prepared,
 }
 
 
@@ -48,7 +50,7 @@ def load_dataset(name: str, root: str | os.PathLike, **opts) -> DatasetIndex:
 
     Args:
         name: One of :data:`LOADERS` (``rafdb``, ``ferplus``, ``fer2013``, ``affectnet7``,
-            ``affectnet8``, ``ckplus6``, ``ckplus7``, ``sfew``, ``folder``, ``csv``).
+            ``affectnet8``, ``ckplus6``, ``ckplus7``, ``sfew``, ``folder``, ``csv``, ``prepared``).
         root: Dataset folder (for ``csv``: the CSV file, or a folder with
             ``annotations.csv``).
         **opts: Loader options, e.g. ``missing="skip"`` or ``neutral="class"``.

@@ -26,11 +26,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from facefactors.errors import DataError
 from facefactors.faces.mtcnn_nets import ONet, PNet, RNet
 from facefactors.faces.nms import batched_nms
+from facefactors.faces.resample import area_resize, integral_images
 
 _STRIDE = 2
 _CELL = 12
@@ -92,15 +92,6 @@ def square_boxes(boxes: torch.Tensor) -> torch.Tensor:
     return torch.cat([centre - side / 2, centre + side / 2], dim=1)
 
 
-def resize_batch(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Area-resample (B, H, W, 3) uint8 images to (B, h, w, 3) with ``size = (h, w)``."""
-    import cv2
-
-    return np.stack(
-        [cv2.resize(im, (size[1], size[0]), interpolation=cv2.INTER_AREA) for im in images]
-    )
-
-
 def crop_and_resize(
     images: np.ndarray, image_index: np.ndarray, boxes: np.ndarray, size: int
 ) -> np.ndarray:
@@ -133,6 +124,15 @@ def crop_and_resize(
     return out
 
 
+def mirror_points(points: torch.Tensor) -> torch.Tensor:
+    """O-Net points (N, 10) of a mirrored crop -> the same points for the unmirrored crop.
+
+    x fractions become ``1 - x`` and left/right swap (eyes, mouth corners).
+    """
+    order = [1, 0, 2, 4, 3]
+    return torch.cat([1 - points[:, :5][:, order], points[:, 5:][:, order]], dim=1)
+
+
 def _as_image_list(images: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
     """Accept one (H, W, 3) image, a (B, H, W, 3) array or a list; check dtype and shape."""
     if isinstance(images, np.ndarray) and images.ndim == 3:
@@ -158,6 +158,12 @@ class MTCNN:
         device: torch device for the three networks.
         min_face_size: smallest face side to find, in pixels.
         thresholds: face-probability thresholds of P-Net, R-Net and O-Net.
+        mirror_landmarks: average O-Net's landmarks over each final crop and its
+            mirror image. Boxes and scores are the standard cascade's; the landmarks
+            (hence yaw) become closer to mirror-equivariant: on the two test photos
+            ``|yaw(image) + yaw(flipped image)|`` drops from 6.5 to 3.1 degrees at
+            most (Grace Hopper; 3.9 to 2.7 on the 640x480 bench frame), for one
+            more O-Net pass per detected face.
 
     Raises:
         WeightsError: a weight file is missing or does not verify.
@@ -169,6 +175,7 @@ class MTCNN:
         device: str | torch.device = "cpu",
         min_face_size: float = 20,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
+        mirror_landmarks: bool = True,
     ) -> None:
         from facefactors.faces.weights import require_mtcnn_weights
 
@@ -176,6 +183,7 @@ class MTCNN:
         self.device = torch.device(device)
         self.min_face_size = float(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
+        self.mirror_landmarks = mirror_landmarks
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
         for name, net in (("pnet", self.pnet), ("rnet", self.rnet), ("onet", self.onet)):
             net.load_state_dict(torch.load(paths[name], map_location="cpu", weights_only=True))
@@ -208,7 +216,7 @@ class MTCNN:
     @torch.inference_mode()
     def _detect_batch(self, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
         """Run the cascade on (B, H, W, 3) uint8 images of one size."""
-        b, h, w, _ = images.shape
+        b = images.shape[0]
         empty = [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))] * b
         cand = self._stage_pnet(images)
         if cand.shape[0] == 0:
@@ -223,13 +231,19 @@ class MTCNN:
         if img.numel() == 0:
             return empty
 
-        prob, reg, pts = self.onet(self._crops(images, img, boxes, 48))
+        crops = self._crops(images, img, boxes, 48)
+        prob, reg, pts = self.onet(crops)
         keep = prob >= self.thresholds[2]
         img, boxes, prob, reg, pts = img[keep], boxes[keep], prob[keep], reg[keep], pts[keep]
+        if self.mirror_landmarks and img.numel() > 0:
+            pts = (pts + mirror_points(self.onet(crops[keep].flip(3))[2])) / 2
         wh = boxes[:, 2:4] - boxes[:, 0:2]
         # O-Net gives five x fractions then five y fractions of the crop it saw.
         landmarks = torch.stack(
-            [boxes[:, None, 0] + wh[:, None, 0] * pts[:, :5], boxes[:, None, 1] + wh[:, None, 1] * pts[:, 5:]],
+            [
+                boxes[:, None, 0] + wh[:, None, 0] * pts[:, :5],
+                boxes[:, None, 1] + wh[:, None, 1] * pts[:, 5:],
+            ],
             dim=2,
         )
         boxes = regress_boxes(boxes, reg)
@@ -244,10 +258,12 @@ class MTCNN:
     def _stage_pnet(self, images: np.ndarray) -> torch.Tensor:
         """P-Net over the pyramid; (K, 5) rows ``[image, x1, y1, x2, y2]`` of squared boxes."""
         _b, h, w, _ = images.shape
+        # One integral image serves every scale (see facefactors.faces.resample).
+        integral = integral_images(images)
         per_scale = []
         for scale in pyramid_scales(h, w, self.min_face_size, _PYRAMID_FACTOR):
             size = (math.ceil(h * scale), math.ceil(w * scale))
-            prob, reg = self.pnet(self._to_input(resize_batch(images, size)))
+            prob, reg = self.pnet(normalize(self._to_tensor(area_resize(integral, size))))
             c = generate_boxes(prob, reg, scale, self.thresholds[0])
             per_scale.append(c[batched_nms(c[:, 1:5], c[:, 5], c[:, 0], _NMS_PNET_SCALE)])
         c = torch.cat(per_scale) if per_scale else torch.zeros(0, 10, device=self.device)
@@ -255,14 +271,13 @@ class MTCNN:
         boxes = _integer_boxes(square_boxes(regress_boxes(c[:, 1:5], c[:, 6:10])))
         return torch.cat([c[:, :1], boxes], dim=1)
 
-    def _to_input(self, images: np.ndarray) -> torch.Tensor:
-        """(N, H, W, 3) uint8 -> normalised (N, 3, H, W) float on the device.
+    def _to_tensor(self, images: np.ndarray) -> torch.Tensor:
+        """(N, H, W, 3) uint8 or float32 -> (N, 3, H, W) float32 on the device, 0..255.
 
         The tensor stays in channels-last memory order (a free view of NHWC data):
         the convolutions with 3 to 32 channels run ~1.5x faster that way on CPU.
         """
-        t = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float()
-        return normalize(t)
+        return torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float()
 
     def _crops(
         self, images: np.ndarray, img: torch.Tensor, boxes: torch.Tensor, size: int
@@ -271,7 +286,7 @@ class MTCNN:
         crops = crop_and_resize(
             images, img.cpu().numpy(), boxes.cpu().numpy().astype(np.int64), size
         )
-        return self._to_input(crops)
+        return normalize(self._to_tensor(crops))
 
 
 def _integer_boxes(boxes: torch.Tensor) -> torch.Tensor:

@@ -47,8 +47,8 @@ def box_overlap(a: torch.Tensor, b: torch.Tensor, mode: str = "union", offset: f
     _check_mode(mode)
     area_a = ((a[:, 2] - a[:, 0] + offset) * (a[:, 3] - a[:, 1] + offset)).clamp(min=0)
     area_b = ((b[:, 2] - b[:, 0] + offset) * (b[:, 3] - b[:, 1] + offset)).clamp(min=0)
-    iw = (torch.minimum(a[:, None, 2], b[None, :, 2]) - torch.maximum(a[:, None, 0], b[None, :, 0]))
-    ih = (torch.minimum(a[:, None, 3], b[None, :, 3]) - torch.maximum(a[:, None, 1], b[None, :, 1]))
+    iw = torch.minimum(a[:, None, 2], b[None, :, 2]) - torch.maximum(a[:, None, 0], b[None, :, 0])
+    ih = torch.minimum(a[:, None, 3], b[None, :, 3]) - torch.maximum(a[:, None, 1], b[None, :, 1])
     inter = (iw + offset).clamp(min=0) * (ih + offset).clamp(min=0)
     if mode == "union":
         denom = area_a[:, None] + area_b[None, :] - inter

@@ -7,7 +7,12 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
+
+from facefactors.errors import DataError
 
 
 def grace_hopper() -> np.ndarray:
@@ -49,3 +54,27 @@ def canvas_640x480(photo: np.ndarray | None = None) -> np.ndarray:
     y0, x0 = (480 - new_h) // 2, (640 - new_w) // 2
     canvas[y0 : y0 + new_h, x0 : x0 + new_w] = small
     return canvas
+
+
+def write_aligned_examples(pipeline, out_dir: str | os.PathLike) -> list[Path]:
+    """Save the aligned crop of each sample photo as ``aligned_<name>.png`` in ``out_dir``.
+
+    This is how ``docs/aligned_grace_hopper.png`` and ``docs/aligned_astronaut.png``
+    are made (``pipeline`` is a :class:`~facefactors.faces.pipeline.FacePipeline`).
+
+    Raises:
+        DataError: a photo does not give exactly one face.
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, load in (("grace_hopper", grace_hopper), ("astronaut", astronaut)):
+        faces = pipeline.process(load())
+        if len(faces) != 1:
+            raise DataError(f"Sample photo {name} gave {len(faces)} faces instead of 1.")
+        path = out / f"aligned_{name}.png"
+        Image.fromarray(faces[0].aligned).save(path)
+        paths.append(path)
+    return paths

@@ -9,7 +9,7 @@ for single images, in several precision/layout/compile settings.
 
 from __future__ import annotations
 
-import contextlib
+import statistics
 import time
 from collections.abc import Callable
 
@@ -18,7 +18,8 @@ import torch
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.export import ExpressionClassifier
 from facefactors.ipd.model import IPDModel
-from facefactors.ipd.phases import Batch, build_phases, run_phase
+from facefactors.ipd.phases import build_phases, run_phase
+from facefactors.ipd.train import autocast_factory, prepare_batch
 
 
 def _timeit(fn: Callable[[], None], seconds: float, min_runs: int = 3, warmup: int = 1) -> float:
@@ -39,41 +40,48 @@ def _setup(threads: int | None, device: str) -> torch.device:
 
 
 def _train_step_fn(
-    variant: str, batch: int, size: int, dev: torch.device, bf16: bool, channels_last: bool
+    variant: str,
+    batch: int,
+    size: int,
+    dev: torch.device,
+    bf16: bool,
+    channels_last: bool,
+    schedule: str = "alternating",
 ) -> tuple[Callable[[], None], dict[str, float]]:
-    """A closure running one training step of ``variant`` and its per-phase timings."""
+    """A closure running one training step of ``variant`` and its per-phase timings.
+
+    The step is the trainer's: :func:`prepare_batch` (flips, f_id once) and then
+    every phase; only the data come from ``torch.rand``.
+    """
     cfg = IPDConfig()
     cfg.model.variant = variant
     cfg.data.size = size
+    cfg.train.bf16, cfg.train.channels_last, cfg.train.schedule = bf16, channels_last, schedule
     model = IPDModel(cfg.model, size).to(dev).train()
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
-    model = model.to(memory_format=fmt)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     phases = build_phases(model, cfg)
     trainable = list({id(m): m for p in phases for m in p.modules}.values())
-    x = torch.rand(batch, 3, size, size, device=dev).mul(2).sub(1).contiguous(memory_format=fmt)
-    y = torch.randint(0, len(model.classes), (batch,), device=dev)
-    yp = torch.randint(0, cfg.model.pose_bins, (batch,), device=dev)
-    autocast = (lambda: torch.autocast(dev.type, dtype=torch.bfloat16)) if bf16 else contextlib.nullcontext
-    phase_s = {p.name: 0.0 for p in phases}
+    raw = {
+        "image": torch.rand(batch, 3, size, size) * 2 - 1,
+        "expression": torch.randint(0, len(model.classes), (batch,)),
+        "pose_bin": torch.randint(0, cfg.model.pose_bins, (batch,)),
+    }
+    autocast = autocast_factory(dev, bf16)
+    phase_s = {"e_id": 0.0} | {p.name: 0.0 for p in phases}
 
-    def sync() -> None:
+    def timed(name: str, fn: Callable[[], object]) -> object:
+        t0 = time.perf_counter()
+        out = fn()
         if dev.type == "cuda":
             torch.cuda.synchronize()
+        phase_s[name] += time.perf_counter() - t0
+        return out
 
     def step() -> None:
-        t0 = time.perf_counter()
-        f_id = None
-        if model.e_id is not None:
-            with torch.no_grad(), autocast():
-                f_id = model.e_id(x)
-        b = Batch(x, y, yp, f_id)
-        sync()
-        phase_s["e_id"] = phase_s.get("e_id", 0.0) + time.perf_counter() - t0
+        b = timed("e_id", lambda: prepare_batch(raw, model, dev, cfg, autocast))
         for p in phases:
-            t0 = time.perf_counter()
-            run_phase(p, b, trainable, 0, autocast)
-            sync()
-            phase_s[p.name] += time.perf_counter() - t0
+            timed(p.name, lambda p=p: run_phase(p, b, trainable, 1, autocast))
 
     return step, phase_s
 
@@ -86,31 +94,54 @@ def bench_train(
     device: str = "cpu",
     bf16: bool = False,
     channels_last: bool = False,
+    schedule: str = "alternating",
 ) -> dict:
     """Seconds per training step of the baseline and of IPD-FER, and their ratio.
 
+    Baseline and IPD steps alternate, so both see the same machine load, and the
+    medians over at least ``seconds`` (and 3 rounds) are reported.
+
     Returns:
-        ``baseline_step_s``, ``ipd_step_s``, ``ratio``, ``ipd_phase_s`` (mean seconds
-        per step spent in E_id and in each phase), ``ipd_images_per_s`` and the settings.
+        ``baseline_step_s``, ``ipd_step_s`` (medians), ``ratio``, ``ipd_phase_s``
+        (median seconds per step in E_id and each phase), ``ipd_images_per_s``,
+        ``rounds`` and the settings.
     """
     dev = _setup(threads, device)
-    out: dict = {"batch": batch, "size": size, "device": str(dev), "threads": torch.get_num_threads()}
+    out: dict = {
+        "batch": batch,
+        "size": size,
+        "device": str(dev),
+        "threads": torch.get_num_threads(),
+    }
     out |= {"dtype": "bf16" if bf16 else "fp32", "channels_last": channels_last}
+    out |= {"schedule": schedule, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     torch.manual_seed(0)
     base_step, _ = _train_step_fn("baseline", batch, size, dev, bf16, channels_last)
-    out["baseline_step_s"] = _timeit(base_step, seconds)
-    ipd_step, phase_s = _train_step_fn("ipd", batch, size, dev, bf16, channels_last)
-    ipd_step()  # warm-up outside the per-phase sums
-    phase_s.update({k: 0.0 for k in phase_s})
-    runs, start = 0, time.perf_counter()
-    while runs < 2 or time.perf_counter() - start < seconds:
-        ipd_step()
-        runs += 1
-    out["ipd_step_s"] = (time.perf_counter() - start) / runs
-    out["ipd_phase_s"] = {k: v / runs for k, v in phase_s.items()}
+    ipd_step, phase_s = _train_step_fn("ipd", batch, size, dev, bf16, channels_last, schedule)
+    base_step(), ipd_step()  # warm-up
+    base_t: list[float] = []
+    ipd_t: list[float] = []
+    phases: dict[str, list[float]] = {k: [] for k in phase_s}
+    start = time.perf_counter()
+    while len(ipd_t) < 3 or time.perf_counter() - start < seconds:
+        base_t.append(_once(base_step))
+        phase_s.update({k: 0.0 for k in phase_s})
+        ipd_t.append(_once(ipd_step))
+        for k, v in phase_s.items():
+            phases[k].append(v)
+    out["baseline_step_s"] = statistics.median(base_t)
+    out["ipd_step_s"] = statistics.median(ipd_t)
+    out["ipd_phase_s"] = {k: statistics.median(v) for k, v in phases.items()}
     out["ratio"] = out["ipd_step_s"] / out["baseline_step_s"]
     out["ipd_images_per_s"] = batch / out["ipd_step_s"]
+    out["rounds"] = len(ipd_t)
     return out
+
+
+def _once(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
 
 
 def _classifier(size: int, dev: torch.device) -> ExpressionClassifier:
@@ -121,7 +152,13 @@ def _classifier(size: int, dev: torch.device) -> ExpressionClassifier:
 
 
 def _infer_one(
-    batch: int, size: int, seconds: float, dev: torch.device, dtype: str, channels_last: bool, compile: bool
+    batch: int,
+    size: int,
+    seconds: float,
+    dev: torch.device,
+    dtype: str,
+    channels_last: bool,
+    compile: bool,
 ) -> dict:
     net = _classifier(size, dev)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -133,7 +170,10 @@ def _infer_one(
         x = torch.rand(n, 3, size, size, device=dev).contiguous(memory_format=fmt)
 
         def call() -> None:
-            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            with (
+                torch.inference_mode(),
+                torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16),
+            ):
                 fn(x)
             if dev.type == "cuda":
                 torch.cuda.synchronize()
@@ -180,4 +220,5 @@ def bench_infer(
     best = max(results, key=lambda r: r["images_per_s"])
     fastest_single = min(r["latency_ms_single"] for r in results)
     common = {"threads": torch.get_num_threads(), "batch": batch, "size": size, "device": str(dev)}
+    common["cpu_capability"] = torch.backends.cpu.get_cpu_capability()
     return best | common | {"best_latency_ms_single": fastest_single, "all": results}

@@ -17,6 +17,7 @@ from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, NUM_POSE_BINS
 from facefactors.errors import ConfigError
 
 Variant = Literal["baseline", "id", "ipd"]
+Schedule = Literal["alternating", "joint"]
 
 # The seven basic expressions of RAF-DB/FERPlus/AffectNet (canonical order, no contempt).
 SEVEN_CLASSES: list[str] = list(CANONICAL_CLASSES[:7])
@@ -36,7 +37,8 @@ class ModelConfig:
         id_checkpoint: face-recognition weights loaded into E_id (= N), E_pose,
             E_exp and D; None starts them from random weights.
         decoder_channels: channels of the decoder's last (full-resolution) stage;
-            each coarser stage doubles them, capped at 512 (32 gives 512…32).
+            each coarser stage doubles them, capped at 512 (16 gives 256, 128, 64,
+            32, 16; the decoder dominates the step cost, ~4× per doubling).
         classes: expression classes (canonical names) in model output order; None
             takes the dataset's (for synthetic faces: the seven basic expressions,
             no contempt, like RAF-DB).
@@ -48,7 +50,7 @@ class ModelConfig:
     width: int = 64
     embedding_dim: int | None = None
     id_checkpoint: str | None = None
-    decoder_channels: int = 32
+    decoder_channels: int = 16
     classes: list[str] | None = None
     pose_bins: int = NUM_POSE_BINS
 
@@ -92,6 +94,9 @@ class TrainConfig:
 
     Attributes:
         seed: seeds weights, data order (with the epoch) and augmentation.
+        schedule: ``alternating`` runs Algorithm 1's three phases as written;
+            ``joint`` shares one encoder pass between phases 1 and 3 (Eq. 12; see
+            ``facefactors.ipd.phases``), which is cheaper.
         epochs: number of passes over the training split.
         max_steps: stop after this many steps in total (None: run all epochs).
         batch_size: images per step per process.
@@ -110,6 +115,7 @@ class TrainConfig:
     """
 
     seed: int = 0
+    schedule: Schedule = "alternating"
     epochs: int = 30
     max_steps: int | None = None
     batch_size: int = 32
@@ -144,6 +150,8 @@ class DataConfig:
         synth_val_identities: training identities held out for validation (never
             the test split: its identities are only for final evaluation).
         synth_seed: seed of the synthetic generator.
+        synth_cache: folder where rendered synthetic faces are kept and reused
+            across runs (None: render in memory for this run only).
     """
 
     source: str = "synth"
@@ -153,6 +161,7 @@ class DataConfig:
     synth_per_identity: int = 40
     synth_val_identities: int = 20
     synth_seed: int = 0
+    synth_cache: str | None = None
 
 
 @dataclass

@@ -11,6 +11,8 @@ of people never trained on, and the test split stays untouched for evaluation.
 
 from __future__ import annotations
 
+import hashlib
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import Dataset
 
-from facefactors.constants import CANONICAL_CLASSES, NEUTRAL
+from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, pose_bin
 from facefactors.errors import ConfigError, DataError
 from facefactors.ipd.config import SEVEN_CLASSES, DataConfig
 
@@ -52,26 +54,36 @@ class LabelledView(Dataset):
     def __len__(self) -> int:
         return len(self.indices)
 
+    def __getitems__(self, indices: Sequence[int]) -> list[dict]:
+        """Batched access: a base that renders in batches (SynthFaces) does so at once."""
+        if not hasattr(self.base, "__getitems__"):
+            return [self[i] for i in indices]
+        items = self.base.__getitems__([self.indices[i] for i in indices])
+        return [self._select(item) for item in items]
+
     def __getitem__(self, i: int) -> dict:
-        item = self.base[self.indices[i]]
+        return self._select(self.base[self.indices[i]])
+
+    def _select(self, item: dict) -> dict:
         out = {k: item[k] for k in self.keys if k in item}
         y = int(item["expression"])
         out["expression"] = self.label_map[y] if self.label_map is not None else y
         out["pose_bin"] = int(item.get("pose_bin", -1))
         return out
 
-    def with_keys(self, keys: Sequence[str]) -> LabelledView:
-        """The same samples with other keys (e.g. the true neutral faces for grids)."""
-        return LabelledView(self.base, self.indices, self.label_map, keys)
-
 
 @dataclass
 class DataBundle:
-    """Training data: train and validation views and the class names of their labels."""
+    """Training data: train and validation views and the class names of their labels.
+
+    ``preview`` serves the sample grids: validation items with, when the data
+    have them, the true ``neutral`` and ``frontal_neutral`` faces (None: use ``val``).
+    """
 
     train: LabelledView
     val: LabelledView
     classes: list[str]
+    preview: LabelledView | None = None
 
 
 def canonical_label_map(classes: Sequence[str]) -> dict[int, int]:
@@ -101,35 +113,106 @@ def build_datasets(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
 
 
 def _synth(cfg: DataConfig, classes: list[str]) -> DataBundle:
-    from facefactors.synth import SynthFaces
+    """Synthetic training identities; the last ``synth_val_identities`` form the val split."""
+    from facefactors.synth.dataset import SynthFaces
+    from facefactors.synth.sampling import SynthConfig
 
+    # Neutral is always drawn: without it as a class it is D's extra output (CK+ setting).
+    drawn = tuple(classes) + (() if NEUTRAL in classes else (NEUTRAL,))
     base = SynthFaces(
         split="train",
         identities=cfg.synth_identities,
         per_identity=cfg.synth_per_identity,
         size=cfg.size,
         seed=cfg.synth_seed,
+        config=SynthConfig(classes=drawn),
+        maps=False,
     )
+    faces = RenderedFaces.load_or_render(base, cfg.synth_cache)
+    first_val = (cfg.synth_identities - cfg.synth_val_identities) * cfg.synth_per_identity
     label_map = canonical_label_map(classes)
-    labels = base.expressions()  # (N,) canonical class per sample, without rendering
-    identities = base.identity_indices()  # (N,) 0..identities-1, without rendering
-    first_val = cfg.synth_identities - cfg.synth_val_identities
-    keep = [i for i in range(len(base)) if int(labels[i]) in label_map]
-    train = [i for i in keep if identities[i] < first_val]
-    val = [i for i in keep if identities[i] >= first_val]
-    if not val:
-        val = train[: max(1, len(train) // 10)]  # no identities held out: a slice of train
-    return DataBundle(LabelledView(base, train, label_map), LabelledView(base, val, label_map), classes)
+    train = LabelledView(faces, range(first_val), label_map)
+    val_idx = range(first_val, len(base)) if cfg.synth_val_identities else range(len(base))[::10]
+    val = LabelledView(faces, val_idx, label_map)
+    # Sample grids also show the true neutral and frontal-neutral faces: render those.
+    preview = LabelledView(base, val_idx, label_map, ("image", *PREVIEW_KEYS))
+    return DataBundle(train, val, classes, preview)
+
+
+class RenderedFaces(Dataset):
+    """Synthetic faces rendered once and kept as uint8 images (like decoded photos).
+
+    Rendering costs far more than a training step on small models, so every epoch
+    reuses the same pixels; with a cache folder, other runs reuse them too.
+
+    Args:
+        images: (N, 3, H, W) uint8.
+        expression: (N,) canonical class indices.
+        pose_bin: (N,) |yaw| bins.
+    """
+
+    def __init__(self, images: torch.Tensor, expression: torch.Tensor, pose_bin: torch.Tensor):
+        self.images, self.expression, self.pose_bin = images, expression, pose_bin
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> dict:
+        return {
+            "image": self.images[i].float() / 127.5 - 1.0,  # (3, H, W) in [-1, 1]
+            "expression": int(self.expression[i]),
+            "pose_bin": int(self.pose_bin[i]),
+        }
+
+    @classmethod
+    def load_or_render(cls, base: Dataset, cache_dir: str | None, chunk: int = 64) -> RenderedFaces:
+        """Render every face of a ``SynthFaces`` (image only), or load an earlier rendering."""
+        from facefactors.checkpoint import load_checkpoint, save_checkpoint
+        from facefactors.synth.scene import render_batch
+
+        key = f"{base.split}-{base.identities}x{base.per_identity}-{base.size}px-seed{base.seed}-"
+        key += hashlib.sha1(repr(base.config).encode()).hexdigest()[:10]
+        path = Path(cache_dir).expanduser() / f"synth-{key}.pt" if cache_dir else None
+        if path is not None and path.is_file():
+            state = load_checkpoint(path)
+            return cls(state["images"], state["expression"], state["pose_bin"])
+        images, labels, bins = [], [], []
+        from tqdm.auto import tqdm
+
+        for start in tqdm(
+            range(0, len(base), chunk), desc="render synth", disable=not sys.stderr.isatty()
+        ):
+            idx = list(range(start, min(start + chunk, len(base))))
+            f = base.factors(idx)
+            img = render_batch(f, base.size, neutral=False, frontal=False, maps=False)["image"]
+            images.append(((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+            labels.append(torch.as_tensor(f.expression, dtype=torch.int64))
+            bins.append(torch.as_tensor([pose_bin(y) for y in f.yaw], dtype=torch.int64))
+        out = cls(torch.cat(images), torch.cat(labels), torch.cat(bins))
+        if path is not None:
+            save_checkpoint(
+                path, {"images": out.images, "expression": out.expression, "pose_bin": out.pose_bin}
+            )
+        return out
 
 
 def _real(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
     """Hook for real datasets: ``facefactors.data`` indexes ``data.root`` by loader name."""
+    from facefactors.data.registry import LOADERS
+
+    if cfg.source not in LOADERS:
+        raise ConfigError(
+            f"Config key 'data.source' is '{cfg.source}'; valid sources: synth, {', '.join(LOADERS)}."
+        )
     if cfg.root is None:
-        raise ConfigError(f"Config key 'data.root' must name the folder of data.source={cfg.source}.")
+        raise ConfigError(
+            f"Config key 'data.root' must name the folder of data.source={cfg.source}."
+        )
     root = Path(cfg.root).expanduser()
     if not root.exists():
         raise DataError(f"Data directory {root} (config key 'data.root') does not exist.")
-    from facefactors.data import FaceDataset, load_dataset
+    from facefactors.data.registry import load_dataset
+    from facefactors.data.torchdata import FaceDataset
 
     index = load_dataset(cfg.source, root)
     if classes is not None and list(classes) != list(index.classes):

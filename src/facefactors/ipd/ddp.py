@@ -31,6 +31,7 @@ class DistInfo:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this module created the process group (and should end it)
 
     @property
     def distributed(self) -> bool:
@@ -61,19 +62,27 @@ def init_distributed(device: str = "auto") -> DistInfo:
     dev = resolve_device(device, local_rank)
     if world <= 1:
         return DistInfo(device=dev)
-    if not dist.is_initialized():
+    owns = not dist.is_initialized()
+    if owns:
         backend = "nccl" if dev.type == "cuda" else "gloo"
         if dev.type == "cuda":
             torch.cuda.set_device(dev)
         dist.init_process_group(backend=backend)
-    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev)
+    return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns)
 
 
 def wrap_nets(model: IPDModel, info: DistInfo) -> Nets:
-    """The trainable networks, each in its own DDP wrapper when distributed."""
+    """The trainable networks, each in its own DDP wrapper when distributed.
+
+    DDP broadcasts the wrapped networks' weights from rank 0; E_id, never wrapped,
+    is broadcast here so that every process has the same frozen identity network.
+    """
     nets = own_nets(model)
     if not info.distributed:
         return nets
+    if model.e_id is not None:
+        for t in model.e_id.state_dict().values():
+            dist.broadcast(t, src=0)
     ids = [info.device.index] if info.device.type == "cuda" else None
 
     def wrap(m: nn.Module | None) -> nn.Module | None:
@@ -99,6 +108,6 @@ def barrier(info: DistInfo) -> None:
 
 
 def shutdown(info: DistInfo) -> None:
-    """Leave the process group if this module joined one."""
-    if info.distributed and dist.is_initialized():
+    """Leave the process group if :func:`init_distributed` created it."""
+    if info.owns_group and dist.is_initialized():
         dist.destroy_process_group()

@@ -60,7 +60,9 @@ class ExpressionClassifier(nn.Module):
         input_size: S.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Linear, classes: list[str], input_size: int) -> None:
+    def __init__(
+        self, backbone: nn.Module, head: nn.Linear, classes: list[str], input_size: int
+    ) -> None:
         super().__init__()
         self.backbone = backbone
         self.head = head
@@ -76,7 +78,9 @@ class ExpressionClassifier(nn.Module):
         return self.backbone(x)
 
     @classmethod
-    def from_state(cls, state: dict[str, Any], source: str = "the checkpoint") -> ExpressionClassifier:
+    def from_state(
+        cls, state: dict[str, Any], source: str = "the checkpoint"
+    ) -> ExpressionClassifier:
         """Rebuild from :func:`inference_state` output.
 
         Raises:
@@ -88,7 +92,10 @@ class ExpressionClassifier(nn.Module):
             raise CheckpointError(f"{source} is not a facefactors expression-model export.")
         b = state["backbone"]
         backbone = create_backbone(
-            b["name"], width=b["width"], input_size=b["input_size"], embedding_dim=b["embedding_dim"]
+            b["name"],
+            width=b["width"],
+            input_size=b["input_size"],
+            embedding_dim=b["embedding_dim"],
         )
         head = nn.Linear(b["embedding_dim"], len(state["classes"]))
         try:
@@ -96,7 +103,9 @@ class ExpressionClassifier(nn.Module):
             head.load_state_dict(state["c_exp"])
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(f"{source} does not fit its own backbone description: {first}.") from None
+            raise CheckpointError(
+                f"{source} does not fit its own backbone description: {first}."
+            ) from None
         return cls(backbone, head, state["classes"], b["input_size"]).eval()
 
 

@@ -7,6 +7,7 @@ element: ‖·‖₁ is the *mean* absolute difference over pixels (L_recon) or 
 feature dimensions (L_id), so the paper's weights λ3 = 1 and λ4 = 10 balance
 terms of similar scale whatever the image size or embedding width.
 
+A label of -1 (unknown) leaves a sample out of the terms that need its label.
 Every function computes in float32 (inputs may come from bf16 autocast). The
 three ``*_losses`` functions assemble the per-phase objectives of Algorithm 1
 and return ``(total, logs)`` where ``logs`` maps hierarchical names such as
@@ -101,7 +102,8 @@ def classifier_losses(
     """Phase 1 objective: L_c + β1 L_cos with L_c = L_exp + L_pose   (Eq. 7).
 
     Labels y ≥ K (the extra neutral of a class set without neutral) are left out
-    of L_exp: C_exp has no output for them.
+    of L_exp: C_exp has no output for them. Pose bins of -1 (unknown) are left
+    out of L_pose.
 
     Args:
         exp_logits: (B, K) = C_exp(f_exp).
@@ -112,11 +114,11 @@ def classifier_losses(
         f_id, f_exp: (B, D), for L_cos (skipped if f_id is None or L_cos is off).
     """
     k = exp_logits.shape[1]
-    l_exp = cross_entropy(exp_logits, y, valid=y < k)
+    l_exp = cross_entropy(exp_logits, y, valid=(y >= 0) & (y < k))
     logs: Logs = {"loss/c/exp": l_exp}
     total = l_exp
     if pose_logits is not None:
-        l_pose = cross_entropy(pose_logits, y_pose)
+        l_pose = cross_entropy(pose_logits, y_pose, valid=y_pose >= 0)  # -1: unknown pose
         logs["loss/c/pose"] = l_pose
         total = total + l_pose
     if f_id is not None and cfg.active("cos"):
@@ -134,7 +136,7 @@ def discriminator_losses(real_logits: torch.Tensor, y: torch.Tensor) -> tuple[to
         real_logits: (B, K or K+1) = D(x).
         y: (B,) expression labels (the extra neutral is D's last output).
     """
-    l_rexp = cross_entropy(real_logits, y)
+    l_rexp = cross_entropy(real_logits, y, valid=y >= 0)
     return l_rexp, _detached({"loss/d/rexp": l_rexp, "loss/d/total": l_rexp})
 
 
@@ -172,7 +174,7 @@ def generator_losses(
         logs["loss/g/fneu"] = cross_entropy(d_ip, torch.full_like(y, neutral))
         total = total + cfg.lambda_fneu * logs["loss/g/fneu"]
     if cfg.active("fexp") and d_ipe is not None:
-        logs["loss/g/fexp"] = cross_entropy(d_ipe, y)
+        logs["loss/g/fexp"] = cross_entropy(d_ipe, y, valid=y >= 0)
         total = total + cfg.lambda_fexp * logs["loss/g/fexp"]
     if cfg.active("id") and n_x is not None:
         logs["loss/g/id"] = identity_loss(n_ipe, n_ip, n_x)

@@ -19,6 +19,13 @@ it judges fakes in phase 3: "fixed" then also means its BatchNorm statistics
 do not drift towards fake images.
 
 The ``baseline`` variant has phase 1 only (L_exp); ``id`` has no pose terms.
+
+``train.schedule: joint`` is a cheaper reading of the same objectives (Eq. 12):
+D is updated first, then a single encoder pass feeds both L_c + β1 L_cos and
+L'_G + β2 L_conf, and one Adam step moves E_pose and E_exp along the sum, C_p
+and C_exp along L_c + β1 L_cos only, G_dec along L'_G only. It saves the second
+encoder pass of phase 3 but evaluates phase 3's encoder gradient before, not
+after, phase 1's update.
 """
 
 from __future__ import annotations
@@ -29,6 +36,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from facefactors.errors import NonFiniteLossError
@@ -109,27 +117,30 @@ def eval_mode(module: nn.Module) -> Iterator[None]:
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    valid = y < logits.shape[1]
+    valid = (y >= 0) & (y < logits.shape[1])
     hits = (logits.argmax(1) == y) & valid
     return (hits.sum() / valid.sum().clamp(min=1)).detach().float()
 
 
 def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> list[Phase]:
-    """The phases of Algorithm 1 for ``model``'s variant, each with its optimiser.
+    """The phases for ``model``'s variant and ``cfg.train.schedule``, each with its optimiser.
 
     Args:
         model: the networks (frozen calls use these directly).
-        cfg: full config (loss weights, Adam and StepLR settings).
+        cfg: full config (loss weights, schedule, Adam and StepLR settings).
         nets: trainable modules to call; defaults to ``model``'s own (no DDP).
     """
     nets = nets or own_nets(model)
     lc, t = cfg.loss, cfg.train
     c = model.neutral_index
 
-    def cls_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
-        f_exp = nets.e_exp(b.x)  # (B, D)
+    def encode(b: Batch) -> tuple[torch.Tensor, torch.Tensor | None]:
+        f_pose = nets.e_pose(b.x) if nets.e_pose is not None else None
+        return nets.e_exp(b.x), f_pose  # (B, D) each
+
+    def cls_terms(b: Batch, f_exp: torch.Tensor, f_pose: torch.Tensor | None):
         exp_logits = nets.c_exp(f_exp)  # (B, K)
-        pose_logits = nets.c_p(nets.e_pose(b.x)) if nets.e_pose is not None else None
+        pose_logits = nets.c_p(f_pose) if f_pose is not None else None  # (B, K_P)
         total, logs = classifier_losses(
             exp_logits, b.y, lc, pose_logits, b.y_pose, f_id=b.f_id, f_exp=f_exp
         )
@@ -138,34 +149,27 @@ def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> l
             logs["acc/c/pose"] = _accuracy(pose_logits, b.y_pose)
         return total, logs
 
-    def disc_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
-        logits = nets.d(b.x)  # (B, K or K+1)
-        total, logs = discriminator_losses(logits, b.y)
-        logs["acc/d/real"] = _accuracy(logits, b.y)
-        return total, logs
-
-    def gen_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+    def gen_terms(b: Batch, f_exp: torch.Tensor, f_pose: torch.Tensor | None):
         n = b.x.shape[0]
-        f_exp = nets.e_exp(b.x)
-        f_ip = b.f_id if nets.e_pose is None else b.f_id + nets.e_pose(b.x)  # f_{i-p}
+        f_ip = b.f_id if f_pose is None else b.f_id + f_pose  # f_{i-p}
         f_ipe = f_ip + f_exp  # f_{i-p-e}
         fakes = nets.dec(torch.cat([f_ip, f_ipe]))  # (2B, 3, H, W): one decoder call
-        x_ip, x_ipe = fakes[:n], fakes[n:]
         n_fake = d_fake = conf = None
         if lc.active("id"):
-            n_fake = model.identity(fakes)  # frozen N, gradient flows to the fakes only
+            n_fake = model.identity(fakes)  # frozen N: gradient flows to the fakes only
         if model.d is not None and (lc.active("fneu") or lc.active("fexp")):
             with eval_mode(model.d):
                 d_fake = model.d(fakes)
         if model.c_p is not None and lc.active("conf"):
-            conf = model.c_p(f_exp)  # C_p fixed: its parameters do not require grad here
+            # C_p is fixed for L_conf: detached weights keep it out of this gradient.
+            conf = F.linear(f_exp, model.c_p.weight.detach(), model.c_p.bias.detach())
         return generator_losses(
             b.x,
             b.y,
             c,
             lc,
-            x_ip,
-            x_ipe,
+            fakes[:n],
+            fakes[n:],
             n_x=b.f_id,
             n_ip=None if n_fake is None else n_fake[:n],
             n_ipe=None if n_fake is None else n_fake[n:],
@@ -174,12 +178,32 @@ def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> l
             conf_logits=conf,
         )
 
-    specs: list[tuple[str, list[nn.Module | None], Callable]] = [
-        ("cls", [model.e_pose, model.c_p, model.e_exp, model.c_exp], cls_loss)
-    ]
-    if model.variant != "baseline":
-        if model.d is not None:
-            specs.append(("disc", [model.d], disc_loss))
+    def cls_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        return cls_terms(b, *encode(b))
+
+    def disc_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        logits = nets.d(b.x)  # (B, K or K+1)
+        total, logs = discriminator_losses(logits, b.y)
+        logs["acc/d/real"] = _accuracy(logits, b.y)
+        return total, logs
+
+    def gen_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        return gen_terms(b, *encode(b))  # re-encoded with the encoders phase 1 left
+
+    def joint_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
+        f_exp, f_pose = encode(b)  # one encoder pass serves both objectives
+        total_c, logs = cls_terms(b, f_exp, f_pose)
+        total_g, logs_g = gen_terms(b, f_exp, f_pose)
+        return total_c + total_g, logs | logs_g
+
+    classifiers = [model.e_pose, model.c_p, model.e_exp, model.c_exp]
+    disc = [("disc", [model.d], disc_loss)] if model.d is not None else []
+    if model.variant == "baseline":
+        specs = [("cls", classifiers, cls_loss)]
+    elif t.schedule == "joint":
+        specs = [*disc, ("joint", [*classifiers, model.dec], joint_loss)]
+    else:
+        specs = [("cls", classifiers, cls_loss), *disc]
         specs.append(("gen", [model.e_pose, model.e_exp, model.dec], gen_loss))
     phases = []
     for name, modules, fn in specs:
@@ -216,7 +240,7 @@ def run_phase(
         phase: the phase.
         batch: the prepared batch.
         trainable: every module updated by any phase (their grad flags are toggled).
-        step: global step, for error messages.
+        step: the 1-based number of this step (as in metrics.jsonl), for error messages.
         autocast: returns the autocast context (bf16 or a no-op).
 
     Returns:

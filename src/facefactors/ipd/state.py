@@ -29,7 +29,8 @@ FORMAT = "facefactors.ipd.train/1"
 
 def rng_state() -> dict[str, Any]:
     """Snapshot of every RNG the trainer may draw from, as tensors and numbers."""
-    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    # The legacy global numpy RNG: third-party code may draw from it.
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()  # noqa: NPY002
     py_version, py_state, py_gauss = random.getstate()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
@@ -52,7 +53,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["gauss"]))
+    np.random.set_state((n["kind"], keys, n["pos"], n["has_gauss"], n["gauss"]))  # noqa: NPY002
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
     if "cuda" in state and torch.cuda.is_available():

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, DistributedSampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from facefactors.checkpoint import save_checkpoint
 from facefactors.config import save_config_yaml
@@ -34,7 +34,7 @@ from facefactors.ipd.data import PREVIEW_KEYS, DataBundle, build_datasets, colla
 from facefactors.ipd.export import inference_state
 from facefactors.ipd.grids import sample_grid, save_png
 from facefactors.ipd.model import IPDModel, build_model
-from facefactors.ipd.phases import Batch, build_phases, run_phase
+from facefactors.ipd.phases import Batch, Phase, build_phases, run_phase
 from facefactors.ipd.state import read_training_state, restore_training_state, save_training_state
 
 
@@ -49,7 +49,9 @@ class TrainResult:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-def autocast_factory(device: torch.device, bf16: bool) -> Callable[[], contextlib.AbstractContextManager]:
+def autocast_factory(
+    device: torch.device, bf16: bool
+) -> Callable[[], contextlib.AbstractContextManager]:
     """A function returning a bf16 autocast context (or a no-op one when off)."""
     if not bf16:
         return contextlib.nullcontext
@@ -82,44 +84,61 @@ def prepare_batch(
     return Batch(x, y, raw["pose_bin"].to(device).long(), f_id)
 
 
-def epoch_loader(
-    ds: torch.utils.data.Dataset, cfg: IPDConfig, info: ddp.DistInfo, epoch: int, skip: int
-) -> tuple[DataLoader, int]:
-    """This process's batches of ``epoch``, minus the first ``skip``; and the epoch length.
-
-    The order comes from DistributedSampler(seed, epoch), and worker seeds from a
-    generator seeded by (seed, epoch): the global RNG is never consumed here.
-    """
-    t = cfg.train
-    sampler = DistributedSampler(
-        ds, num_replicas=info.world_size, rank=info.rank, shuffle=True, seed=t.seed, drop_last=True
+def _sampler(ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo) -> DistributedSampler:
+    return DistributedSampler(
+        ds,
+        num_replicas=info.world_size,
+        rank=info.rank,
+        shuffle=True,
+        seed=cfg.train.seed,
+        drop_last=True,
     )
-    sampler.set_epoch(epoch)
-    steps = len(sampler) // t.batch_size
+
+
+def steps_per_epoch(ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo) -> int:
+    """Full batches per process per epoch.
+
+    Raises:
+        DataError: the split holds less than one batch per process.
+    """
+    steps = len(_sampler(ds, cfg, info)) // cfg.train.batch_size
     if steps == 0:
         raise DataError(
             f"The training split has {len(ds)} images, fewer than one batch per process "
-            f"(train.batch_size={t.batch_size} × {info.world_size} processes)."
+            f"(train.batch_size={cfg.train.batch_size} × {info.world_size} processes)."
         )
-    indices = list(sampler)[skip * t.batch_size : steps * t.batch_size]
-    gen = torch.Generator().manual_seed(t.seed * 1_000_003 + epoch)
-    loader = DataLoader(
+    return steps
+
+
+def epoch_loader(
+    ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo, epoch: int, skip: int
+) -> DataLoader:
+    """This process's batches of ``epoch``, without the first ``skip`` ones.
+
+    The order comes from DistributedSampler(seed, epoch) and worker seeds from a
+    generator seeded by (seed, epoch): the global RNG is never consumed here, so
+    a resumed run sees the same batches as an uninterrupted one.
+    """
+    t = cfg.train
+    sampler = _sampler(ds, cfg, info)
+    sampler.set_epoch(epoch)
+    steps = steps_per_epoch(ds, cfg, info)
+    return DataLoader(
         ds,
         batch_size=t.batch_size,
-        sampler=indices,
+        sampler=list(sampler)[skip * t.batch_size : steps * t.batch_size],
         num_workers=t.num_workers,
         collate_fn=collate,
         drop_last=True,
-        generator=gen,
+        generator=torch.Generator().manual_seed(t.seed * 1_000_003 + epoch),
         pin_memory=info.device.type == "cuda",
     )
-    return loader, steps
 
 
 @torch.no_grad()
 def validate(
     model: IPDModel,
-    ds: torch.utils.data.Dataset,
+    ds: Dataset,
     cfg: IPDConfig,
     device: torch.device,
     autocast: Callable[[], contextlib.AbstractContextManager],
@@ -159,7 +178,9 @@ class MetricsLog:
         self.count = 0
         if path is not None and resume_step is not None and path.exists():
             # Drop lines logged after the checkpoint: they are about to be redone.
-            keep = [ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step]
+            keep = [
+                ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step
+            ]
             path.write_text("".join(ln + "\n" for ln in keep))
 
     def add(self, logs: dict[str, torch.Tensor]) -> None:
@@ -180,7 +201,8 @@ class MetricsLog:
         return record
 
 
-def _prepare_run(cfg: IPDConfig, out: Path, resume: bool) -> dict | None:
+def _open_checkpoint(out: Path, resume: bool) -> dict | None:
+    """The checkpoint to resume from; refuse to overwrite a run that was not resumed."""
     ckpt = out / "checkpoints" / "last.pt"
     if resume:
         return read_training_state(ckpt)
@@ -190,6 +212,81 @@ def _prepare_run(cfg: IPDConfig, out: Path, resume: bool) -> dict | None:
             "or choose another --out."
         )
     return None
+
+
+@dataclass
+class _Run:
+    """Everything the loop needs, built by :func:`_setup`."""
+
+    cfg: IPDConfig
+    out: Path
+    info: ddp.DistInfo
+    data: DataBundle
+    model: IPDModel
+    phases: list[Phase]
+    trainable: list[torch.nn.Module]
+    autocast: Callable[[], contextlib.AbstractContextManager]
+    log: MetricsLog
+    preview: dict[str, torch.Tensor] | None
+    steps_per_epoch: int
+    total: int
+
+    def save(self, step: int, epoch: int, skip: int, record: dict[str, float]) -> None:
+        if self.info.is_main:
+            path = self.out / "checkpoints" / "last.pt"
+            save_training_state(
+                path, self.cfg, self.model, self.phases,
+                step=step, epoch=epoch, batch_in_epoch=skip, metrics=record,
+            )  # fmt: skip
+
+    def grid(self, step: int) -> None:
+        if self.preview is None:
+            return
+        x = self.preview["image"].to(self.info.device).float()
+        extras = [self.preview[k].float() for k in PREVIEW_KEYS if k in self.preview]
+        grid, _ = sample_grid(self.model, x, extras)
+        save_png(self.out / "samples" / f"step_{step:06d}.png", grid)
+
+
+def _setup(
+    cfg: IPDConfig, out: Path, info: ddp.DistInfo, resume: bool, data: DataBundle | None
+) -> tuple[_Run, tuple[int, int, int]]:
+    """Build data, model, phases; restore a checkpoint; return the run and (step, epoch, skip)."""
+    t = cfg.train
+    if t.threads:
+        torch.set_num_threads(t.threads)
+    state = _open_checkpoint(out, resume)
+    torch.manual_seed(t.seed)
+    data = data or build_datasets(cfg.data, cfg.model.classes)
+    cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
+    model = build_model(cfg).to(info.device)
+    if t.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    phases = build_phases(model, cfg, ddp.wrap_nets(model, info))
+    position = (0, 0, 0)
+    if state is not None:
+        position = restore_training_state(state, model, phases, out / "checkpoints" / "last.pt")
+    main = info.is_main
+    if main:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        save_config_yaml(cfg, out / "config.yaml")
+    steps = steps_per_epoch(data.train, cfg, info)
+    total = t.epochs * steps if t.max_steps is None else min(t.max_steps, t.epochs * steps)
+    run = _Run(
+        cfg=cfg,
+        out=out,
+        info=info,
+        data=data,
+        model=model.train(),
+        phases=phases,
+        trainable=list({id(m): m for p in phases for m in p.modules}.values()),
+        autocast=autocast_factory(info.device, t.bf16),
+        log=MetricsLog(out / "metrics.jsonl" if main else None, position[0] if state else None),
+        preview=_preview(data, t.sample_count) if main and model.dec is not None else None,
+        steps_per_epoch=steps,
+        total=total,
+    )
+    return run, position
 
 
 def train(
@@ -211,77 +308,57 @@ def train(
     """
     cfg = validate_config(cfg)
     out = Path(out)
-    t = cfg.train
-    info = ddp.init_distributed(t.device)
-    if t.threads:
-        torch.set_num_threads(t.threads)
-    state = _prepare_run(cfg, out, resume)
-    torch.manual_seed(t.seed)
-    data = data or build_datasets(cfg.data, cfg.model.classes)
-    cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
-    model = build_model(cfg).to(info.device)
-    if t.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    nets = ddp.wrap_nets(model, info)
-    phases = build_phases(model, cfg, nets)
-    trainable = list({id(m): m for p in phases for m in p.modules}.values())
-    step, epoch, skip = 0, 0, 0
-    if state is not None:
-        step, epoch, skip = restore_training_state(state, model, phases, out / "checkpoints" / "last.pt")
-    autocast = autocast_factory(info.device, t.bf16)
-    main = info.is_main
-    if main:
-        (out / "samples").mkdir(parents=True, exist_ok=True)
-        save_config_yaml(cfg, out / "config.yaml")
-    log = MetricsLog(out / "metrics.jsonl" if main else None, step if state else None)
-    preview = _preview(data, t.sample_count) if main and model.dec is not None else None
-    model.train()
-    steps_per_epoch = epoch_loader(data.train, cfg, info, 0, 0)[1]
-    total = t.epochs * steps_per_epoch if t.max_steps is None else min(t.max_steps, t.epochs * steps_per_epoch)
+    info = ddp.init_distributed(cfg.train.device)
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=step, disable=not (main and sys.stderr.isatty()), desc="train")
-    record: dict[str, float] = {}
-    tick = time.perf_counter()
+    bar = None
     try:
-        while epoch < t.epochs and step < total:
-            loader, _ = epoch_loader(data.train, cfg, info, epoch, skip)
+        run, (step, epoch, skip) = _setup(cfg, out, info, resume, data)
+        cfg, t, model = run.cfg, run.cfg.train, run.model
+        tty = info.is_main and sys.stderr.isatty()
+        bar = tqdm(total=run.total, initial=step, disable=not tty, desc=f"train {model.variant}")
+        record: dict[str, float] = {}
+        tick = time.perf_counter()
+        while epoch < t.epochs and step < run.total:
+            loader = epoch_loader(run.data.train, cfg, info, epoch, skip)
             for raw in loader:
-                batch = prepare_batch(raw, model, info.device, cfg, autocast)
+                batch = prepare_batch(raw, model, info.device, cfg, run.autocast)
                 logs: dict[str, torch.Tensor] = {}
-                for phase in phases:
-                    logs.update(run_phase(phase, batch, trainable, step, autocast))
+                for phase in run.phases:  # Algorithm 1: cls, disc, gen
+                    logs.update(run_phase(phase, batch, run.trainable, step + 1, run.autocast))
                 step, skip = step + 1, skip + 1
-                log.add(logs)
+                run.log.add(logs)
                 bar.update(1)
-                if step % t.log_every == 0 or step == total:
-                    dt = (time.perf_counter() - tick) / max(log.count, 1)
-                    lr = phases[0].optimizer.param_groups[0]["lr"]
-                    record = log.flush(info, step=step, epoch=epoch, lr=lr, **{"time/step_s": dt})
-                    bar.set_postfix({k.split("/", 1)[1]: f"{v:.3g}" for k, v in record.items() if k.endswith("total")})
+                if step % t.log_every == 0 or step == run.total:
+                    seconds = (time.perf_counter() - tick) / max(run.log.count, 1)
+                    lr = run.phases[0].optimizer.param_groups[0]["lr"]
+                    record = run.log.flush(
+                        info, step=step, epoch=epoch, lr=lr, **{"time/step_s": seconds}
+                    )
+                    bar.set_postfix(
+                        {k[5:]: f"{v:.3g}" for k, v in record.items() if k.endswith("/total")}
+                    )
                     tick = time.perf_counter()
-                if preview is not None and t.sample_every and step % t.sample_every == 0:
-                    _write_grid(model, preview, info.device, out / "samples" / f"step_{step:06d}.png")
-                if step >= total:
+                if t.sample_every and step % t.sample_every == 0:
+                    run.grid(step)
+                if step >= run.total:
                     break
-            if skip >= steps_per_epoch:  # the epoch is complete
-                for phase in phases:
+            if skip >= run.steps_per_epoch:  # the epoch is complete
+                for phase in run.phases:
                     phase.scheduler.step()
                 epoch, skip = epoch + 1, 0
-                if t.validate and main:
-                    record = log.write({"step": step, "epoch": epoch} | validate(model, data.val, cfg, info.device, autocast))
-            if main:
-                save_training_state(
-                    out / "checkpoints" / "last.pt", cfg, model, phases,
-                    step=step, epoch=epoch, batch_in_epoch=skip, metrics=record,
-                )
+                if t.validate and info.is_main:
+                    val = validate(model, run.data.val, cfg, info.device, run.autocast)
+                    record = run.log.write({"step": step, "epoch": epoch} | val)
+            run.save(step, epoch, skip, record)
             ddp.barrier(info)
-        if main:
+        if info.is_main:
             save_checkpoint(out / "model.pt", inference_state(model, cfg))
-            if preview is not None:
-                _write_grid(model, preview, info.device, out / "samples" / f"step_{step:06d}.png")
+            run.grid(step)
     finally:
-        bar.close()
+        if bar is not None:
+            bar.close()
+        ddp.shutdown(info)
     return TrainResult(out, step, epoch, model, record)
 
 
@@ -289,12 +366,5 @@ def _preview(data: DataBundle, count: int) -> dict[str, torch.Tensor] | None:
     """The first ``count`` validation items, with true neutral faces when available."""
     if count < 1 or len(data.val) == 0:
         return None
-    view = data.val.with_keys(("image", *PREVIEW_KEYS))
-    return collate([view[i] for i in range(min(count, len(view)))])
-
-
-def _write_grid(model: IPDModel, preview: dict[str, torch.Tensor], device: torch.device, path: Path) -> None:
-    x = preview["image"].to(device).float()
-    extras = [preview[k].float() for k in PREVIEW_KEYS if k in preview]
-    grid, _ = sample_grid(model, x, extras)
-    save_png(path, grid)
+    view = data.preview or data.val
+    return collate(view.__getitems__(list(range(min(count, len(view))))))

@@ -194,7 +194,8 @@ def synth_identities(
     """
     from facefactors.synth import SynthFaces
 
+    # maps=False: only the image and the identity are needed here.
     ds = SynthFaces(
-        split=split, identities=identities, per_identity=per_identity, size=size, seed=seed
+        split=split, identities=identities, per_identity=per_identity, size=size, seed=seed, maps=False
     )
     return render_dataset(ds, num_workers=num_workers, desc=f"render synth {split}")

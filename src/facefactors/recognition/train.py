@@ -61,6 +61,8 @@ class PretrainConfig:
             embeddings at verification.
         seed: seeds model init, data order and pair sampling.
         num_workers: data-loader worker processes.
+        threads: torch intra-op threads for this process; None leaves torch's
+            default. On a busy machine 1 thread can beat 2 (no OpenMP spinning).
         bf16: bfloat16 autocast for the backbone (CPU and CUDA).
         channels_last: channels-last memory format for the backbone.
         device: ``auto`` (CUDA if present), ``cpu`` or ``cuda``.
@@ -92,6 +94,7 @@ class PretrainConfig:
     flip: bool = True
     seed: int = 0
     num_workers: int = 0
+    threads: int | None = None
     bf16: bool = False
     channels_last: bool = False
     device: str = "auto"
@@ -135,6 +138,8 @@ def validate_config(cfg: PretrainConfig) -> None:
     ):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {getattr(cfg, key)}.")
+    if cfg.threads is not None and cfg.threads < 1:
+        raise ConfigError(f"Config key 'threads' must be at least 1, got {cfg.threads}.")
     if cfg.verify_identities < 2:
         raise ConfigError(
             f"Config key 'verify_identities' must be at least 2, got {cfg.verify_identities}."
@@ -202,6 +207,52 @@ def _random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
 
 
+def resolve_device(name: str) -> torch.device:
+    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _build_training(
+    cfg: PretrainConfig, num_identities: int, device: torch.device
+) -> tuple[torch.nn.Module, MarginHead, torch.optim.Optimizer]:
+    """Backbone, margin head and optimiser over their trainable parameters."""
+    from facefactors.nets import create_backbone
+
+    backbone = create_backbone(
+        cfg.arch, width=cfg.width, input_size=cfg.input_size, embedding_dim=cfg.embedding_dim
+    ).to(device)
+    if cfg.channels_last:
+        backbone = backbone.to(memory_format=torch.channels_last)
+    head = MarginHead(backbone.num_features, num_identities, cfg.head, cfg.margin_s, cfg.margin_m)
+    head = head.to(device)
+    # iresnet's embedding-BN scale is frozen (requires_grad=False), as in insightface.
+    params = [p for p in (*backbone.parameters(), *head.parameters()) if p.requires_grad]
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    else:
+        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return backbone, head, opt
+
+
+def save_backbone(
+    path: Path, backbone: torch.nn.Module, cfg: PretrainConfig, verification: dict, epoch: int
+) -> Path:
+    """Write ``backbone.pt`` atomically in the layout :func:`create_backbone` loads."""
+    state = {k: v.detach().cpu().contiguous() for k, v in backbone.state_dict().items()}
+    return save_checkpoint(
+        path,
+        {
+            "state_dict": state,
+            "arch": cfg.arch,
+            "config": to_dict(cfg),
+            "verification": verification,
+            "epoch": epoch,
+        },
+    )
+
+
 def _append_jsonl(path: Path, record: dict) -> None:
     with path.open("a") as f:
         f.write(json.dumps(record) + "\n")
@@ -230,8 +281,6 @@ def pretrain(
     """
     from tqdm.auto import tqdm
 
-    from facefactors.nets import create_backbone
-
     validate_config(cfg)
     start = time.perf_counter()
     out = Path(out)
@@ -239,27 +288,13 @@ def pretrain(
     save_config_yaml(cfg, out / "config.yaml")
     metrics = out / "metrics.jsonl"
     metrics.write_text("")
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     if train_data is None or held_out is None:
         train_data, held_out = build_data(cfg)
-    device = torch.device(
-        "cuda"
-        if cfg.device == "auto" and torch.cuda.is_available()
-        else ("cpu" if cfg.device == "auto" else cfg.device)
-    )
-    backbone = create_backbone(
-        cfg.arch, width=cfg.width, input_size=cfg.input_size, embedding_dim=cfg.embedding_dim
-    ).to(device)
-    if cfg.channels_last:
-        backbone = backbone.to(memory_format=torch.channels_last)
-    head = MarginHead(
-        backbone.num_features, train_data.num_identities, cfg.head, cfg.margin_s, cfg.margin_m
-    ).to(device)
-    params = [p for p in (*backbone.parameters(), *head.parameters()) if p.requires_grad]
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    device = resolve_device(cfg.device)
+    backbone, head, opt = _build_training(cfg, train_data.num_identities, device)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = DataLoader(
         train_data,
@@ -275,13 +310,8 @@ def pretrain(
     path = out / "backbone.pt"
     history: list[dict] = []
     verification: dict[str, float] = {}
-    sums, count, step, tick, last_loss = (
-        {loss_name: 0.0, "acc/train": 0.0},
-        0,
-        0,
-        time.perf_counter(),
-        math.nan,
-    )
+    sums = {loss_name: 0.0, "acc/train": 0.0}
+    count, step, tick, last_loss = 0, 0, time.perf_counter(), math.nan
     bar = tqdm(total=total, desc="pretrain-id", disable=not sys.stderr.isatty())
     for epoch in range(cfg.epochs):
         backbone.train()
@@ -340,15 +370,6 @@ def pretrain(
         rec = {"step": step, "epoch": epoch, **{f"verify/{k}": v for k, v in verification.items()}}
         _append_jsonl(metrics, rec)
         history.append(rec)
-        save_checkpoint(
-            path,
-            {
-                "state_dict": {k: v.cpu() for k, v in backbone.state_dict().items()},
-                "arch": cfg.arch,
-                "config": to_dict(cfg),
-                "verification": verification,
-                "epoch": epoch + 1,
-            },
-        )
+        save_backbone(path, backbone, cfg, verification, epoch + 1)
     bar.close()
     return PretrainResult(path, verification, time.perf_counter() - start, last_loss, history)

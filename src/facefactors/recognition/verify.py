@@ -61,7 +61,8 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> tuple[float, float]:
     """The threshold ``t`` maximising accuracy of ``score > t ⇔ same``, and that accuracy.
 
     Candidates are midpoints between consecutive sorted scores, plus one below
-    the lowest and one above the highest, so every distinct split is tried.
+    the lowest and one above the highest, so every distinct split is tried;
+    among equally good thresholds the lowest wins.
 
     Args:
         scores: (P,) similarity per pair.

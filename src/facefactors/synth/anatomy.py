@@ -25,8 +25,9 @@ HEAD_CENTRE_Z = -85.0
 # Rotation pivot for head pose, roughly at the top of the neck.
 PIVOT = np.array([0.0, -25.0, -80.0])
 # Eyeball ellipsoid (semi-axes x, y, z) and its centre depth.
-EYEBALL_AXES = np.array([14.5, 12.0, 11.0])
-EYEBALL_Z = -14.5
+EYEBALL_AXES = np.array([16.0, 13.0, 12.0])
+EYEBALL_Z = -15.5
+LID_THICKNESS = 1.8
 IRIS_RADIUS = 5.6
 PUPIL_RADIUS = 2.1
 
@@ -39,20 +40,25 @@ def _pchip(xs, ys):
 
 # Profiles of the base surface as functions of elevation (degrees).
 _WIDTH_LOW = _pchip(
-    [-90, -80, -70, -60, -50, -40, -30, -20, -10, 0],
-    [2, 24, 37, 47, 55, 61, 66, 70, 73, 75],
+    [-90, -85, -80, -70, -60, -50, -40, -30, -20, -10, 0],
+    [2, 38, 50, 58, 62, 65, 67, 69, 71, 73, 75],
 )
 _FRONT_LOW = _pchip(
     [-90, -85, -80, -70, -60, -50, -40, -30, -15, 0],
     [2, 22, 45, 72, 84, 87, 89, 90, 89, 87],
 )
 # Lowest point of the head (chin / jaw line / nape) as a function of |azimuth|.
-_Y_LOW = _pchip([0, 30, 45, 65, 85, 120, 180], [118, 118, 104, 80, 60, 58, 60])
+_Y_LOW = _pchip([0, 30, 45, 60, 75, 90, 120, 180], [118, 117, 109, 96, 80, 64, 58, 60])
 
 
 def gauss(x, y, cx, cy, sx, sy):
     """Unnormalised 2D Gaussian bump with peak 1 at (cx, cy)."""
     return np.exp(-0.5 * (((x - cx) / sx) ** 2 + ((y - cy) / sy) ** 2))
+
+
+def smooth_sign(x, width=4.0):
+    """Odd, continuous stand-in for sign(x): lateral fields must not tear the midline."""
+    return np.tanh(np.asarray(x) / width)
 
 
 def smoothstep(e0, e1, x):
@@ -74,14 +80,19 @@ def head_base(theta: np.ndarray, phi: np.ndarray) -> np.ndarray:
     deg = phi / _DEG
     up = phi >= 0
     c = np.cos(np.clip(phi, -np.pi / 2, np.pi / 2))
-    width = np.where(up, 75.0 * c**0.8, _WIDTH_LOW(np.minimum(deg, 0)))
+    width = np.where(up, 75.0 * c**0.55, _WIDTH_LOW(np.minimum(deg, 0)))
     front = np.where(up, 87.0 * c**0.9, _FRONT_LOW(np.minimum(deg, 0)))
     back = 100.0 * c**0.7
     y_low = _Y_LOW(np.abs(theta) / _DEG)
     y = np.where(up, 128.0 * np.sin(phi), y_low * np.sin(phi))
-    ct = np.cos(theta)
+    ct, st = np.cos(theta), np.sin(theta)
+    # The front is flatter than an ellipse: z = d cos(t) (1 + a sin^2(t)) keeps
+    # the parametrisation smooth (no infinite speed anywhere) and monotone.
+    flat = np.where(ct >= 0, 0.35, 0.0)
     depth = np.where(ct >= 0, front, back)
-    return np.stack([width * np.sin(theta), y, HEAD_CENTRE_Z + depth * ct], axis=-1)
+    x = width * st
+    z = HEAD_CENTRE_Z + depth * ct * (1.0 + flat * st * st)
+    return np.stack([x, y, z], axis=-1)
 
 
 def eye_margins(x: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,8 +111,9 @@ def eye_margins(x: np.ndarray, side: float) -> tuple[np.ndarray, np.ndarray, np.
     # Almond: the upper lid peaks slightly toward the inner corner, the outer
     # corner is a little higher than the inner one (canthal tilt).
     tilt = 1.2 * t
-    upper = EYE_Y + tilt + 5.6 * s**0.9 * (1.0 - 0.12 * t)
-    lower = EYE_Y + tilt - 3.6 * s**1.1 * (1.0 + 0.1 * t)
+    # The upper lid covers the top of the iris a little, the lower lid meets it.
+    upper = EYE_Y + tilt + 5.0 * s**0.9 * (1.0 - 0.12 * t)
+    lower = EYE_Y + tilt - 4.1 * s**1.1 * (1.0 + 0.1 * t)
     return t, upper, lower
 
 
@@ -113,36 +125,43 @@ def in_eye_opening(x: np.ndarray, y: np.ndarray, margin: float = 0.0) -> np.ndar
     return (np.abs(t) < 1.0) & (y < up - margin) & (y > lo + margin)
 
 
-def eyeball_depth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Depth z of the front of the eyeball under (x, y); -100 outside it."""
+def lid_shell(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Depth of the eyelid skin over the eyeball.
+
+    A paraboloid through the corneal apex plus the lid thickness, which stays
+    at least ~1 mm in front of the eyeball wherever the eyeball exists but,
+    unlike an offset of the ellipsoid, has no cliff at its rim.
+    """
     side = np.where(x < 0, -1.0, 1.0)
-    dx = (x - side * EYE_X) / EYEBALL_AXES[0]
-    dy = (y - EYE_Y) / EYEBALL_AXES[1]
-    r2 = dx * dx + dy * dy
-    return np.where(r2 < 1.0, EYEBALL_Z + EYEBALL_AXES[2] * np.sqrt(np.clip(1 - r2, 0, 1)), -100.0)
+    r2 = ((x - side * EYE_X) / EYEBALL_AXES[0]) ** 2 + ((y - EYE_Y) / EYEBALL_AXES[1]) ** 2
+    return EYEBALL_Z + EYEBALL_AXES[2] + LID_THICKNESS - 7.6 * r2 / 0.81
+
+
+# Nose profile along the midline: protrusion and half-width (mm) by height y.
+_NOSE_Y = [-60, -54, -49, -45, -41, -37, -32, -24, -14, -4, 4, 12]
+_NOSE_H = _pchip(_NOSE_Y, [0, 2, 6, 13, 19.5, 21, 18.5, 14, 9.5, 5.5, 2.5, 0.5])
+_NOSE_W = _pchip(_NOSE_Y, [10, 10, 10, 10, 9.5, 8.5, 7, 5.8, 5.2, 5, 5.5, 7])
 
 
 def _nose(x, y):
     """Nose protrusion (mm) from the nasal bridge to the subnasale."""
-    ys = [12, 4, -4, -14, -24, -32, -37, -41, -45, -49, -54, -60]
-    h = _pchip(ys[::-1], [0.5, 2.5, 5.5, 9.5, 14, 18.5, 21, 19.5, 13, 6, 2, 0][::-1])(
-        np.clip(y, -60, 12)
-    )
-    h = np.where((y > 12) | (y < -60), 0.0, h)
-    sig = _pchip(ys[::-1], [7, 5.5, 5, 5.2, 5.8, 7, 8.5, 9.5, 10, 10, 10, 10][::-1])(
-        np.clip(y, -60, 12)
-    )
-    ridge = h * np.exp(-0.5 * np.abs(x / sig) ** 2.4)
+    yc = np.clip(y, -60, 12)
+    h = np.where((y > 12) | (y < -60), 0.0, _NOSE_H(yc))
+    ridge = h * np.exp(-0.5 * np.abs(x / _NOSE_W(yc)) ** 2.4)
     alae = 7.0 * gauss(np.abs(x), y, 12.5, -40.5, 4.5, 4.2)
     return ridge + alae
 
 
 def feature_depth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Forward (z) displacement of the mean facial features at reference (x, y)."""
+    """Forward (z) displacement of the mean facial features at reference (x, y).
+
+    Returns:
+        (n,) displacement in mm (the lids are added separately, see :func:`lid_weight`).
+    """
     ax = np.abs(x)
     dz = _nose(x, y)
     dz += 6.0 * gauss(ax, y, 27, 13, 15, 5.0) + 3.5 * gauss(x, y, 0, 9, 9, 7)  # brow ridge
-    dz -= 7.0 * gauss(ax, y, 31, 2, 13, 10)  # eye sockets
+    dz -= 6.0 * gauss(ax, y, 29, 4, 12, 10)  # eye sockets
     dz += 5.0 * gauss(ax, y, 44, -20, 13, 11)  # cheekbones
     dz += 3.0 * gauss(x, y, 0, -57, 24, 13)  # muzzle
     dz += 4.0 * gauss(x, y, 0, -65.5, 17, 3.8)  # upper lip
@@ -152,9 +171,14 @@ def feature_depth(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     dz -= 2.0 * gauss(x, y, 0, -85, 13, 4)  # mentolabial sulcus
     dz += 5.0 * gauss(x, y, 0, -100, 14, 8)  # chin
     dz -= 3.0 * gauss(ax, y, 62, 22, 9, 14)  # temples
-    # Lids wrap the eyeball: the skin never sinks behind eyeball + lid thickness.
-    shell = eyeball_depth(x, y) + 1.8
-    return dz, shell
+    return dz
+
+
+def lid_weight(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Where the lids follow the eyeball: 1 around the opening, fading out over ~5 mm."""
+    dx = np.abs(x) - EYE_X
+    q = (dx / 15.0) ** 2 + ((y - EYE_Y - 1.0) / 10.0) ** 2
+    return 1.0 - smoothstep(0.8, 1.7, q)
 
 
 def hair_weight(theta: np.ndarray, x: np.ndarray, y: np.ndarray, hairline: float) -> np.ndarray:
@@ -184,18 +208,16 @@ def skin_surface(theta: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.nda
     base = head_base(theta, phi)
     x, y = base[:, 0], base[:, 1]
     front = np.clip(np.cos(theta), 0.0, 1.0) ** 2  # features only on the front
-    dz, shell = feature_depth(x, y)
-    z = base[:, 2] + dz * front
-    z = _smooth_max(z, shell, 1.2)
+    z = base[:, 2] + feature_depth(x, y) * front
+    # Lids wrap the eyeball: near the opening the skin rides on the lid shell.
+    d = lid_shell(x, y) - z
+    z = z + lid_weight(x, y) * 0.5 * (d + np.sqrt(d * d + 4.0))  # smooth max(d, 0): no crease
     pts = base.copy()
     pts[:, 2] = z
-    # Hair adds a little volume, pushed out along the horizontal radius.
-    hair = hair_weight(theta, x, y, hairline=62.0) * smoothstep(-60, -20, y)
+    # Hair adds a little volume, pushed out along the horizontal radius; it
+    # starts well above the hairline so the forehead does not end in a step.
+    hair = hair_weight(theta, x, y, hairline=74.0) * smoothstep(-60, -20, y)
     pts[:, 0] += 5.0 * hair * np.sin(theta)
     pts[:, 2] += 5.0 * hair * np.cos(theta)
     pts[:, 1] += 3.0 * hair * smoothstep(60, 110, y)
     return pts, np.stack([x, y], axis=-1)
-
-
-def _smooth_max(a, b, k):
-    return 0.5 * (a + b + np.sqrt((a - b) ** 2 + k * k))

@@ -1,195 +1,278 @@
 """A vectorised point-splatting renderer with a z-buffer and deferred SH shading.
 
 Surface samples are projected orthographically and each is splatted onto the
-2x2 pixels around it. A single ``scatter_reduce(amin)`` over 64-bit keys
-``(depth + footprint penalty) << 20 | sample index`` resolves visibility and
-picks the winning sample per pixel in one pass, so occlusion is exact up to
-the sampling density (the nose hides the far cheek). Attributes (albedo,
-normal from the winning sample's grid neighbours) are then gathered per pixel
-and shaded with second-order SH. The silhouette gets a one-pixel soft edge.
+2x2 pixels around it. One ``scatter_reduce(amin)`` over 32-bit keys
+``(depth + footprint penalty) << bits | sample index`` resolves visibility
+and picks the winning sample per pixel, so occlusion is exact up to the
+sampling density (the nose hides the far cheek). The footprint penalty makes
+samples of one surface compete on distance to the pixel centre, different
+surfaces on depth. Attributes (albedo, a normal from the winner's grid
+neighbours) are then gathered per pixel and shaded with second-order SH. The
+silhouette gets a one-pixel soft edge and isolated holes are filled.
+
+Points are kept structure-of-arrays, (N, 3, V), because 1-D ``index_select``
+is several times faster than row gathers on CPU, and every step is dense
+(no data-dependent shapes).
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
-from facefactors.synth.shading import sh_shading
+from facefactors.synth.shading import sh_shading_maps
 
-_IDX_BITS = 20
-_IDX_MASK = (1 << _IDX_BITS) - 1
-_EMPTY = torch.iinfo(torch.int64).max
-# Depth quantisation (key units per pixel of depth) and the penalty per squared
-# pixel of distance between a sample and the pixel centre: samples of the same
-# surface compete on distance, different surfaces on depth.
-_DEPTH_Q = 64.0
-_FOOT_PENALTY = 0.6
-_PAD = 2
+EMPTY = torch.iinfo(torch.int32).max
+PAD = 2  # invisible border that catches out-of-frame samples
+_FOOT_PENALTY = 0.6  # pixels of depth per squared pixel of footprint distance
 
 
-def splat(points: torch.Tensor, size: int) -> torch.Tensor:
-    """Z-buffered 2x2 splatting.
+def index_bits(n_samples: int) -> int:
+    """Bits of the key reserved for the sample index."""
+    return max(int(n_samples).bit_length(), 1)
+
+
+def _depth_scale(size: int, bits: int) -> float:
+    """Key units per pixel of depth: the depth range 4 * size fills the other bits."""
+    if bits > 24:
+        raise ValueError(f"too many samples for 32-bit z-buffer keys ({bits} index bits)")
+    return ((1 << (31 - bits)) - 1) / (4.0 * size + 2.0)
+
+
+def new_zbuffer(n: int, size: int) -> torch.Tensor:
+    """An empty z-buffer for ``n`` images of ``size`` x ``size`` (flat, padded, int32)."""
+    return torch.full((n * (size + 2 * PAD) ** 2,), EMPTY, dtype=torch.int32)
+
+
+def splat_keys(
+    points: torch.Tensor, first: int, size: int, bits: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Targets and keys of the 2x2 splats of projected samples.
 
     Args:
-        points: (N, R, 3) sample positions: column, row (pixel units; pixel j
-            covers [j, j+1)) and depth (larger = nearer the viewer), float32.
-        size: output height and width H = W.
+        points: (N, 3, R) samples as (column, row, depth) in pixels; pixel j
+            covers [j, j+1) and larger depth is nearer the viewer.
+        first: sample index of ``points[..., 0]``.
+        size: image size.
+        bits: :func:`index_bits` of the total number of samples.
 
     Returns:
-        (N, H, W) int64 index of the winning sample per pixel, -1 where empty.
+        ``(targets (4, N, R) int64, keys (4, N, R) int32)`` for :func:`splat_into`.
     """
-    n, r, _ = points.shape
-    if r >= (1 << _IDX_BITS):
-        raise ValueError(f"too many samples for the z-buffer keys: {r}")
-    h = w = size
-    hp, wp = h + 2 * _PAD, w + 2 * _PAD
-    u = points[..., 0] - 0.5
-    v = points[..., 1] - 0.5
+    n, _, r = points.shape
+    wp = size + 2 * PAD
+    q = _depth_scale(size, bits)
+    u = points[:, 0] - 0.5
+    v = points[:, 1] - 0.5
     x0 = torch.floor(u)
     y0 = torch.floor(v)
-    fx = u - x0
-    fy = v - y0
-    # Out-of-frame samples are clamped onto the invisible 2-pixel border.
-    xi = x0.clamp_(-_PAD, w).to(torch.int64) + _PAD
-    yi = y0.clamp_(-_PAD, h).to(torch.int64) + _PAD
-    base = yi * wp + xi + (torch.arange(n, dtype=torch.int64) * (hp * wp))[:, None]
-    zmax = points[..., 2].amax(dim=1, keepdim=True)
-    depth = (zmax - points[..., 2]) * _DEPTH_Q
-    pen = _FOOT_PENALTY * _DEPTH_Q
+    fx = u.sub_(x0)
+    fy = v.sub_(y0)
+    # Flat index of the top-left target pixel; out-of-frame samples are clamped
+    # onto the invisible border. Float arithmetic is exact below 2**24.
+    exact = n * wp * wp < (1 << 24)
+    dt = torch.float32 if exact else torch.float64
+    img = (torch.arange(n, dtype=dt) * (wp * wp) + PAD * (wp + 1)).view(n, 1)
+    base = y0.to(dt).clamp_(-PAD, size).mul_(wp).add_(x0.to(dt).clamp_(-PAD, size)).add_(img)
+    targets = torch.empty((4, n, r), dtype=dt)
+    for k, off in enumerate((0, 1, wp, wp + 1)):
+        torch.add(base, off, out=targets[k])
+    # Depth is measured back from a plane in front of any face; the footprint
+    # penalty (1 - fx)^2 = fx^2 + 1 - 2 fx is shared between the 4 targets.
+    pen = _FOOT_PENALTY * q
+    depth = points[:, 2].neg().add_(2.0 * size).clamp_(0.0, 4.0 * size).mul_(q)
     px0 = fx * fx * pen
-    px1 = (1.0 - fx) ** 2 * pen
+    px1 = fx.mul_(-2.0 * pen).add_(pen).add_(px0)
     py0 = fy * fy * pen
-    py1 = (1.0 - fy) ** 2 * pen
-    idx = torch.arange(r, dtype=torch.int64)
-    targets = torch.stack((base, base + 1, base + wp, base + wp + 1))
-    keys = torch.stack((depth + px0 + py0, depth + px1 + py0, depth + px0 + py1, depth + px1 + py1))
-    keys = (keys.to(torch.int64) << _IDX_BITS) | idx
-    buf = torch.full((n * hp * wp,), _EMPTY, dtype=torch.int64)
+    py1 = fy.mul_(-2.0 * pen).add_(pen).add_(py0)
+    d0 = depth + py0
+    d1 = depth.add_(py1)
+    keys = torch.empty((4, n, r), dtype=torch.float32)
+    torch.add(d0, px0, out=keys[0])
+    torch.add(d0, px1, out=keys[1])
+    torch.add(d1, px0, out=keys[2])
+    torch.add(d1, px1, out=keys[3])
+    idx = torch.arange(first, first + r, dtype=torch.int32)
+    keys = keys.to(torch.int32).bitwise_left_shift_(bits).bitwise_or_(idx)
+    return targets.to(torch.int64), keys
+
+
+def splat_into(buf: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor) -> None:
+    """Z-test the splats into ``buf`` in place (keeps the smallest key per pixel)."""
     buf.scatter_reduce_(0, targets.reshape(-1), keys.reshape(-1), "amin")
-    buf = buf.view(n, hp, wp)[:, _PAD : _PAD + h, _PAD : _PAD + w]
-    return torch.where(buf == _EMPTY, -1, buf & _IDX_MASK)
 
 
-def soft_mask(winner: torch.Tensor) -> torch.Tensor:
-    """Coverage with a one-pixel anti-aliased edge.
-
-    Args:
-        winner: (N, H, W) winning sample index, -1 where empty.
+def resolve(buf: torch.Tensor, n: int, size: int, bits: int) -> torch.Tensor:
+    """Winning sample per pixel.
 
     Returns:
-        (N, H, W) float alpha in [0, 1]; isolated stray pixels get 0.
+        (N, H, W) int64 sample index, -1 where no sample landed.
     """
-    hit = (winner >= 0).to(torch.float32)[:, None]
-    avg = F.avg_pool2d(hit, 3, stride=1, padding=1, count_include_pad=False)[:, 0]
-    return (1.5 * avg - 0.25).clamp_(0.0, 1.0)
+    wp = size + 2 * PAD
+    b = buf.view(n, wp, wp)[:, PAD : PAD + size, PAD : PAD + size].to(torch.int64)
+    return torch.where(b == EMPTY, -1, b & ((1 << bits) - 1))
 
 
-def fill_winners(winner: torch.Tensor) -> torch.Tensor:
-    """Give empty pixels the sample of a covered 8-neighbour (for the soft edge).
+def _box3(x: torch.Tensor) -> torch.Tensor:
+    """3x3 box sum of an (N, H, W) map with zero padding."""
+    p = F.pad(x, (1, 1, 1, 1))
+    a = p[:, :, :-2] + p[:, :, 1:-1] + p[:, :, 2:]
+    return a[:, :-2] + a[:, 1:-1] + a[:, 2:]
+
+
+@functools.lru_cache(maxsize=8)
+def _inverse_count(h: int, w: int) -> torch.Tensor:
+    """1 / (number of in-frame pixels in each 3x3 neighbourhood), (1, H, W)."""
+    return 1.0 / _box3(torch.ones(1, h, w))
+
+
+def coverage(winner: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Soft mask and hole-filled winners.
+
+    A pixel's coverage is the covered fraction of its 3x3 neighbourhood,
+    rescaled so straight edges get a one-pixel ramp, holes close and stray
+    pixels vanish; empty pixels with some coverage take a covered neighbour's
+    sample.
 
     Args:
         winner: (N, H, W) int64, -1 where empty.
 
     Returns:
-        (N, H, W) int64 with edge pixels filled where a neighbour is covered.
+        ``(alpha (N, H, W) float32, filled (N, H, W) int64, -1 where alpha is 0)``.
     """
-    out = winner
-    padded = F.pad(winner, (1, 1, 1, 1), value=-1)
-    h, w = winner.shape[1:]
-    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1)):
-        nb = padded[:, 1 + dy : 1 + dy + h, 1 + dx : 1 + dx + w]
-        out = torch.where(out < 0, nb, out)
-    return out
+    n, h, w = winner.shape
+    hit = (winner >= 0).to(torch.float32)
+    alpha = (_box3(hit) * _inverse_count(h, w)).mul_(2.0).sub_(0.5).clamp_(0.0, 1.0)
+    p = F.pad(winner, (1, 1, 1, 1), value=-1)
+    best = winner.clone()
+    for dy in range(3):
+        for dx in range(3):
+            if dy != 1 or dx != 1:
+                torch.maximum(best, p[:, dy : dy + h, dx : dx + w], out=best)
+    filled = torch.where(hit > 0, winner, best)
+    return alpha, filled.masked_fill_(alpha == 0, -1)
 
 
-def pixel_normals(points: torch.Tensor, nbr: torch.Tensor, flat: torch.Tensor) -> torch.Tensor:
-    """Unit normals at gathered samples from their grid neighbours.
+def pixel_normals(points: torch.Tensor, nbr_rel: torch.Tensor, vert: torch.Tensor) -> torch.Tensor:
+    """Unit normals of the pixels' samples from their grid neighbours.
 
     Args:
-        points: (N, V, 3) projected samples (column, row, depth), all in pixel units.
-        nbr: (V, 4) neighbour indices (left, right, down, up).
-        flat: (P,) indices ``n * V + v`` of the samples to evaluate.
+        points: (N, 3, V) projected vertices (column, row, depth), pixel units.
+        nbr_rel: (4, V) neighbour index minus own index (left, right, down, up).
+        vert: (N, H, W) vertex index per pixel (any valid index where empty).
 
     Returns:
-        (P, 3) normals in the camera frame (x right, y up, z toward the viewer).
+        (3, N, H, W) normals in the camera frame (x right, y up, z to the viewer).
     """
-    v = points.shape[1]
-    pts = points.reshape(-1, 3)
-    sample = flat % v
-    base = flat - sample
-    nb = nbr[sample] + base[:, None]  # (P, 4)
-    q = pts[nb.reshape(-1)].reshape(-1, 4, 3)
-    du = q[:, 1] - q[:, 0]
-    dv = q[:, 3] - q[:, 2]
-    # Rows grow downward in the image: flip them back to "y up".
-    du = du * du.new_tensor([1.0, -1.0, 1.0])
-    dv = dv * dv.new_tensor([1.0, -1.0, 1.0])
-    nrm = torch.linalg.cross(du, dv)
-    return nrm / nrm.norm(dim=-1, keepdim=True).clamp_min(1e-8)
+    n, _, v = points.shape
+    own = vert.reshape(-1)
+    flat = (vert + (torch.arange(n, dtype=torch.int64) * v).view(n, 1, 1)).reshape(-1)
+    coords = [points[:, c].reshape(-1) for c in range(3)]
+    q = []
+    for k in range(4):
+        idx = nbr_rel[k].index_select(0, own).add_(flat)
+        q.append([c.index_select(0, idx) for c in coords])
+    du = [a.sub_(b) for a, b in zip(q[1], q[0])]
+    dv = [a.sub_(b) for a, b in zip(q[3], q[2])]
+    # (col, row, depth) flips y: the camera-frame normal is -cross * (1, -1, 1).
+    nx = du[2] * dv[1] - du[1] * dv[2]
+    ny = du[2] * dv[0] - du[0] * dv[2]
+    nz = du[1] * dv[0] - du[0] * dv[1]
+    inv = torch.rsqrt((nx * nx).add_(ny * ny).add_(nz * nz).clamp_min_(1e-16))
+    return torch.stack((nx.mul_(inv), ny.mul_(inv), nz.mul_(inv))).view(3, n, *vert.shape[1:])
 
 
-def shade(
+def surface_maps(
+    winner: torch.Tensor,
     points: torch.Tensor,
-    n_render: int,
-    nbr: torch.Tensor,
+    first: int,
+    nbr_rel: torch.Tensor,
+    albedo: torch.Tensor,
+    albedo_slot: torch.Tensor,
+    darkening: torch.Tensor | None = None,
+) -> dict[str, torch.Tensor]:
+    """Per-pixel coverage, albedo and normals of resolved images.
+
+    Args:
+        winner: (N, H, W) sample index (relative to ``first``), -1 where empty.
+        points: (N, 3, V) projected vertices (for normals).
+        first: vertex index of sample 0.
+        nbr_rel: (4, V) neighbour offsets (see :func:`pixel_normals`).
+        albedo: (3, M * R) per-sample albedo of M identities.
+        albedo_slot: (N,) int64 identity row of each image.
+        darkening: optional (N * R,) fraction of albedo removed (wrinkles).
+
+    Returns:
+        ``alpha`` (N, 1, H, W), ``valid`` (N, 1, H, W) bool, ``albedo`` and
+        ``normals`` (N, 3, H, W) (meaningless where not valid).
+    """
+    n, h, w = winner.shape
+    alpha, filled = coverage(winner)
+    s = filled.clamp_min(0)
+    nrm = pixel_normals(points, nbr_rel, s + first)  # (3, N, H, W)
+    r = points.shape[2] - first
+    flat = (s + (albedo_slot * r).view(n, 1, 1)).reshape(-1)
+    alb = torch.stack([albedo[c].index_select(0, flat) for c in range(3)]).view(3, n, h, w)
+    if darkening is not None:
+        own = (s + (torch.arange(n, dtype=torch.int64) * r).view(n, 1, 1)).reshape(-1)
+        alb.mul_((1.0 - darkening.index_select(0, own).view(n, h, w)).clamp_(0.3, 1.5))
+    return {
+        "alpha": alpha.unsqueeze(1),
+        "valid": (filled >= 0).unsqueeze(1),
+        "albedo": alb.transpose(0, 1),
+        "normals": nrm.transpose(0, 1),
+    }
+
+
+def composite(
+    surface: dict[str, torch.Tensor], sh: torch.Tensor, background: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Shade surface maps under SH light over a background.
+
+    Args:
+        surface: :func:`surface_maps` output for N images.
+        sh: (N, 3, 9) lighting.
+        background: (N, 3, H, W) in [0, 1].
+
+    Returns:
+        ``(image (N, 3, H, W) in [0, 1], shading (N, 3, H, W))``.
+    """
+    shading = sh_shading_maps(surface["normals"], sh).clamp_min_(0.0)
+    # Outside the mask alpha is 0, so meaningless albedo/shading never show.
+    image = torch.lerp(background, surface["albedo"] * shading, surface["alpha"])
+    return image.clamp_(0.0, 1.0), shading
+
+
+def shade_pixels(
+    winner: torch.Tensor,
+    points: torch.Tensor,
+    first: int,
+    nbr_rel: torch.Tensor,
     albedo: torch.Tensor,
     albedo_slot: torch.Tensor,
     sh: torch.Tensor,
     background: torch.Tensor,
-    wrinkles: torch.Tensor | None = None,
-    wrinkle_weights: torch.Tensor | None = None,
+    darkening: torch.Tensor | None = None,
     maps: bool = True,
 ) -> dict[str, torch.Tensor]:
-    """Render projected samples into images (and optionally the intrinsic maps).
-
-    Args:
-        points: (N, V, 3) projected samples (column, row, depth) in pixels; the
-            first ``n_render`` are splatted, the rest (landmarks) are ignored.
-        n_render: number of visible samples.
-        nbr: (V, 4) grid neighbours for normals.
-        albedo: (M, V, 3) per-sample albedo of M identities, in [0, 1].
-        albedo_slot: (N,) which identity row of ``albedo`` each image uses.
-        sh: (N, 3, 9) lighting.
-        background: (N, 3, H, W) in [0, 1].
-        wrinkles: optional (V, K) darkening fields of the expression coefficients.
-        wrinkle_weights: (N, K) expression coefficients matching ``wrinkles``.
-        maps: also return mask, albedo, normals and shading.
+    """Deferred shading of resolved pixels (:func:`surface_maps` + :func:`composite`).
 
     Returns:
-        Dict with ``image`` (N, 3, H, W) in [0, 1] and, when ``maps``, ``mask``
-        (N, 1, H, W), ``albedo``, ``normals`` and ``shading`` (N, 3, H, W),
-        zero where the mask is zero. Before clipping to [0, 1],
-        ``image = albedo * shading * mask + background * (1 - mask)``.
+        ``image`` (N, 3, H, W) in [0, 1] and, with ``maps``, ``mask`` (N, 1, H, W),
+        ``albedo``, ``normals``, ``shading`` (N, 3, H, W), zero where the mask is
+        zero; before clipping ``image = albedo * shading * mask + background * (1 - mask)``.
     """
-    n, v, _ = points.shape
-    size = background.shape[-1]
-    winner = splat(points[:, :n_render], size)
-    alpha = soft_mask(winner)
-    filled = torch.where(alpha > 0, fill_winners(winner), -1)
-    valid = filled >= 0
-    nidx = torch.arange(n, dtype=torch.int64)[:, None, None]
-    flat = (nidx * v + filled.clamp_min(0))[valid]
-    nrm = pixel_normals(points, nbr, flat)
-    slot = albedo_slot.to(torch.int64)[:, None, None].expand_as(filled)[valid]
-    alb = albedo.reshape(-1, 3)[slot * v + filled[valid]]
-    if wrinkles is not None and wrinkle_weights is not None:
-        wk = wrinkles[filled[valid]]  # (P, K)
-        img_of = nidx.expand_as(filled)[valid]
-        factor = 1.0 - (wk * wrinkle_weights[img_of]).sum(-1, keepdim=True)
-        alb = alb * factor.clamp(0.3, 1.5)
-    normals = torch.zeros(n, size, size, 3)
-    normals[valid] = nrm
-    shading = sh_shading(normals, sh).clamp_min_(0.0)
-    albedo_map = torch.zeros(n, size, size, 3)
-    albedo_map[valid] = alb
-    a = alpha[..., None]
-    face = albedo_map * shading
-    bg = background.permute(0, 2, 3, 1)
-    image = (face * a + bg * (1.0 - a)).clamp_(0.0, 1.0)
-    out = {"image": image.permute(0, 3, 1, 2).contiguous()}
+    surf = surface_maps(winner, points, first, nbr_rel, albedo, albedo_slot, darkening)
+    image, shading = composite(surf, sh, background)
+    out = {"image": image}
     if maps:
-        out["mask"] = alpha[:, None].contiguous()
-        out["albedo"] = albedo_map.permute(0, 3, 1, 2).contiguous()
-        out["normals"] = normals.permute(0, 3, 1, 2).contiguous()
-        out["shading"] = (shading * valid[..., None]).permute(0, 3, 1, 2).contiguous()
+        valid = surf["valid"]
+        out.update(
+            mask=surf["alpha"],
+            albedo=surf["albedo"] * valid,
+            normals=surf["normals"] * valid,
+            shading=shading * valid,
+        )
     return out

@@ -35,19 +35,21 @@ _Y22 = 0.546274
 SH_ODD_IN_X: tuple[int, ...] = (3, 4, 7)
 
 
-def sh_basis(normals: torch.Tensor) -> torch.Tensor:
+def sh_basis(normals: torch.Tensor, dim: int = -1) -> torch.Tensor:
     """Irradiance basis: ``E(n) = sh_basis(n) @ L`` for one channel.
 
     The Ramamoorthi–Hanrahan constants are folded in, so the result is linear
     in the 9 coefficients exactly as in the module docstring.
 
     Args:
-        normals: (..., 3) unit normals (x, y, z), camera frame.
+        normals: (..., 3) unit normals (x, y, z), camera frame; or any layout
+            with the 3 components along ``dim``.
+        dim: the component axis.
 
     Returns:
-        (..., 9) basis values in the coefficient order above.
+        (..., 9) basis values in the coefficient order above, along ``dim``.
     """
-    x, y, z = normals.unbind(-1)
+    x, y, z = normals.unbind(dim)
     one = torch.ones_like(x)
     return torch.stack(
         (
@@ -61,7 +63,7 @@ def sh_basis(normals: torch.Tensor) -> torch.Tensor:
             2.0 * C1 * x * z,
             C1 * (x * x - y * y),
         ),
-        dim=-1,
+        dim=dim,
     )
 
 
@@ -81,6 +83,21 @@ def sh_shading(normals: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
     flat = basis.reshape(b, -1, 9)
     out = torch.bmm(flat, sh.transpose(1, 2).to(flat.dtype))  # (B, P, 3)
     return out.reshape(*basis.shape[:-1], 3)
+
+
+def sh_shading_maps(normals: torch.Tensor, sh: torch.Tensor) -> torch.Tensor:
+    """:func:`sh_shading` for channels-first maps.
+
+    Args:
+        normals: (B, 3, H, W) unit normals (camera frame).
+        sh: (B, 3, 9) coefficients.
+
+    Returns:
+        (B, 3, H, W) shading.
+    """
+    b, _, h, w = normals.shape
+    basis = sh_basis(normals, dim=1).reshape(b, 9, h * w)
+    return torch.bmm(sh.to(basis.dtype), basis).view(b, 3, h, w)
 
 
 def sh_real_basis(dirs: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,141 @@
+"""Follow faces through a video with O-Net alone between full MTCNN detections.
+
+The full cascade spends almost all its time in P-Net over the image pyramid
+(~250 ms for a 640x480 frame at a 20 px minimum face on one busy core), while
+O-Net on one 48x48 crop takes a few milliseconds. Between consecutive video
+frames a face moves a few pixels, well inside what O-Net's box regression was
+trained to correct (it refines R-Net boxes that are off by a fraction of their
+size). So :class:`FaceTracker` runs the full detector on key frames only and,
+in between, feeds each previous face's squared box to O-Net, which returns a
+new score, box and landmarks.
+
+What this costs in accuracy: faces that *enter* the picture are found at the
+next key frame (at most ``detect_every - 1`` frames late). A face that O-Net
+no longer accepts (score below MTCNN's third threshold, e.g. after a cut or a
+fast turn) triggers a full detection on that same frame, so a lost face is not
+dropped for more than the frame where it is lost.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from facefactors.faces.mtcnn import (
+    MTCNN,
+    crop_and_resize,
+    mirror_points,
+    normalize,
+    regress_boxes,
+    square_boxes,
+)
+from facefactors.faces.nms import nms
+
+# O-Net's final NMS in MTCNN uses the "min" overlap at 0.7; tracks that converge on
+# the same face are merged the same way.
+_TRACK_NMS = 0.7
+
+
+@torch.inference_mode()
+def refine_with_onet(
+    mtcnn: MTCNN, image: np.ndarray, boxes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Re-detect faces near known boxes with O-Net only.
+
+    Args:
+        mtcnn: the loaded detector (its O-Net, device, third threshold and
+            ``mirror_landmarks`` setting are used).
+        image: (H, W, 3) uint8 RGB frame.
+        boxes: (N, 4+) previous boxes ``[x1, y1, x2, y2, ...]``.
+
+    Returns:
+        ``(boxes, landmarks)`` as :meth:`MTCNN.detect` gives them for one image:
+        (M, 5) ``[x1, y1, x2, y2, score]`` by decreasing score and (M, 5, 2), with
+        M <= N (faces O-Net rejects are dropped).
+    """
+    empty = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+    if len(boxes) == 0:
+        return empty
+    sq = square_boxes(torch.as_tensor(np.asarray(boxes)[:, :4], dtype=torch.float32)).round()
+    sq[:, 2:4] = torch.maximum(sq[:, 2:4], sq[:, 0:2] + 1)
+    crops = crop_and_resize(
+        image[None], np.zeros(len(sq), np.int64), sq.numpy().astype(np.int64), 48
+    )
+    x = normalize(torch.from_numpy(crops).to(mtcnn.device).permute(0, 3, 1, 2).float())
+    prob, reg, pts = mtcnn.onet(x)
+    if mtcnn.mirror_landmarks:
+        pts = (pts + mirror_points(mtcnn.onet(x.flip(3))[2])) / 2
+    sq = sq.to(prob.device)
+    keep = prob >= mtcnn.thresholds[2]
+    sq, prob, reg, pts = sq[keep], prob[keep], reg[keep], pts[keep]
+    if sq.shape[0] == 0:
+        return empty
+    wh = sq[:, 2:4] - sq[:, 0:2]
+    landmarks = torch.stack(
+        [
+            sq[:, None, 0] + wh[:, None, 0] * pts[:, :5],
+            sq[:, None, 1] + wh[:, None, 1] * pts[:, 5:],
+        ],
+        dim=2,
+    )
+    new_boxes = regress_boxes(sq, reg)
+    order = nms(new_boxes, prob, _TRACK_NMS, mode="min")
+    rows = torch.cat([new_boxes[order], prob[order, None]], dim=1)
+    return rows.float().cpu().numpy(), landmarks[order].float().cpu().numpy()
+
+
+class FaceTracker:
+    """Full MTCNN on key frames, O-Net refinement of the previous faces in between.
+
+    Args:
+        mtcnn: the loaded detector.
+        detect_every: run the full detector on every ``detect_every``-th call
+            (1 = every frame, i.e. no tracking).
+
+    Attributes:
+        full_detections: how many frames went through the full cascade.
+        refinements: how many frames were handled by O-Net alone.
+    """
+
+    def __init__(self, mtcnn: MTCNN, detect_every: int = 15) -> None:
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be at least 1, got {detect_every}.")
+        self.mtcnn = mtcnn
+        self.detect_every = int(detect_every)
+        self.full_detections = 0
+        self.refinements = 0
+        self._boxes = np.zeros((0, 5), np.float32)
+        self._since_detection = 0
+
+    def reset(self) -> None:
+        """Forget the faces (call between videos or after a cut)."""
+        self._boxes = np.zeros((0, 5), np.float32)
+        self._since_detection = 0
+
+    def update(self, frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Faces of the next frame.
+
+        Args:
+            frame: (H, W, 3) uint8 RGB.
+
+        Returns:
+            ``(boxes (N, 5), landmarks (N, 5, 2))`` as :meth:`MTCNN.detect` gives them.
+        """
+        key = self._since_detection % self.detect_every == 0
+        if not key and len(self._boxes) == 0:
+            # Nothing to follow: new faces are looked for on the next key frame.
+            self._since_detection += 1
+            return np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
+        if not key:
+            boxes, landmarks = refine_with_onet(self.mtcnn, frame, self._boxes)
+            if len(boxes) == len(self._boxes):
+                self.refinements += 1
+                self._boxes = boxes
+                self._since_detection += 1
+                return boxes, landmarks
+            # A face was lost (or two tracks merged): this frame gets a full detection.
+        boxes, landmarks = self.mtcnn.detect(frame)[0]
+        self.full_detections += 1
+        self._boxes = boxes
+        self._since_detection = 1
+        return boxes, landmarks

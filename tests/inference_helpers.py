@@ -1,0 +1,50 @@
+"""Shared helpers for the inference, predict and export tests: tiny expression models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from facefactors.checkpoint import save_checkpoint
+from facefactors.ipd.export import inference_state
+from facefactors.ipd.model import IPDModel, build_model
+from ipd_helpers import tiny_config
+
+# The tiny model takes 32x32 aligned faces (tests/ipd_helpers.tiny_config).
+SIZE = 32
+
+
+def tiny_model(seed: int = 0, variant: str = "baseline") -> tuple[IPDModel, object]:
+    """A 4-channel model at 32 px whose BatchNorm statistics are not the identity.
+
+    Random running means/variances make eval-mode BatchNorm do real work, so a
+    parity check (ONNX, training vs export checkpoint) cannot pass by accident.
+    """
+    torch.manual_seed(seed)
+    cfg = tiny_config(variant)
+    model = build_model(cfg).eval()
+    g = torch.Generator().manual_seed(seed)
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d | torch.nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+    return model, cfg
+
+
+def save_tiny_checkpoint(path: Path, bias: list[float] | None = None, seed: int = 0) -> Path:
+    """Save an inference checkpoint of :func:`tiny_model`.
+
+    Args:
+        path: destination ``model.pt``.
+        bias: when given, C_exp's weight is zeroed and its bias set to this, so the
+            probabilities are exactly ``softmax(bias)`` for every face.
+        seed: weight seed.
+    """
+    model, cfg = tiny_model(seed)
+    if bias is not None:
+        with torch.no_grad():
+            model.c_exp.weight.zero_()
+            model.c_exp.bias.copy_(torch.tensor(bias))
+    save_checkpoint(path, inference_state(model, cfg))
+    return path

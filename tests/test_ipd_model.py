@@ -1,0 +1,108 @@
+"""IPD-FER networks: shapes per component and variant, the frozen E_id, the inference export."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facefactors.checkpoint import save_checkpoint
+from facefactors.errors import CheckpointError
+from facefactors.ipd.config import ModelConfig
+from facefactors.ipd.decoder import Decoder, stage_channels
+from facefactors.ipd.export import ExpressionClassifier, inference_state, load_expression_model
+from facefactors.ipd.model import IPDModel
+from ipd_helpers import one_thread  # noqa: F401 - autouse fixture
+
+
+def tiny(variant: str = "ipd", size: int = 32, **kw) -> IPDModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(variant=variant, width=4, decoder_channels=4, **kw)
+    return IPDModel(cfg, size)
+
+
+@pytest.mark.parametrize("size", [32, 64])
+@pytest.mark.parametrize("variant", ["baseline", "id", "ipd"])
+def test_forward_shapes(variant: str, size: int) -> None:
+    model = tiny(variant, size)
+    x = torch.rand(3, 3, size, size) * 2 - 1
+    d = model.feature_dim
+    assert model.classify(x).shape == (3, 7)
+    f = model.encode(x)
+    assert f.f_exp.shape == (3, d)
+    present = {
+        "baseline": ("e_exp", "c_exp"),
+        "id": ("e_exp", "c_exp", "e_id", "dec", "d"),
+        "ipd": ("e_exp", "c_exp", "e_id", "dec", "d", "e_pose", "c_p"),
+    }[variant]
+    for name in ("e_id", "e_pose", "c_p", "dec", "d"):
+        assert (getattr(model, name) is not None) == (name in present), name
+    if variant == "baseline":
+        assert f.f_id is None and f.f_pose is None
+        return
+    assert f.f_id.shape == (3, d)
+    assert model.d(x).shape == (3, 7)
+    fakes = model.generate(x)
+    for key in ("id", "ip", "ipe"):
+        assert fakes[key].shape == (3, 3, size, size)
+        assert fakes[key].abs().max() <= 1.0
+    if variant == "ipd":
+        assert f.f_pose.shape == (3, d)
+        assert model.c_p(f.f_pose).shape == (3, 5)
+        f_ip, f_ipe = model.combine(f)
+        torch.testing.assert_close(f_ip, f.f_id + f.f_pose)
+        torch.testing.assert_close(f_ipe, f.f_id + f.f_pose + f.f_exp)
+    else:
+        torch.testing.assert_close(fakes["ip"], fakes["id"])  # f_{i-p} := f_id
+
+
+def test_extra_neutral_output_when_classes_lack_neutral() -> None:
+    ck7 = ["happy", "sad", "surprise", "fear", "disgust", "anger", "contempt"]
+    model = tiny("id", classes=ck7)
+    assert model.neutral_index == 7
+    assert model.d(torch.zeros(2, 3, 32, 32)).shape == (2, 8)
+    assert model.classify(torch.zeros(2, 3, 32, 32)).shape == (2, 7)
+    with_neutral = tiny("id", classes=["neutral", "happy", "sad"])
+    assert with_neutral.neutral_index == 0
+    assert with_neutral.d(torch.zeros(2, 3, 32, 32)).shape == (2, 3)
+
+
+def test_e_id_frozen_and_always_in_eval() -> None:
+    model = tiny("ipd")
+    model.train()
+    assert not model.e_id.training
+    assert all(not m.training for m in model.e_id.modules())
+    assert model.e_exp.training and model.d.training
+    assert all(not p.requires_grad for p in model.e_id.parameters())
+    before = {k: v.clone() for k, v in model.e_id.state_dict().items()}
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    model.identity(x).sum().backward()  # N passes gradients to its input only
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for k, v in model.e_id.state_dict().items():
+        assert torch.equal(v, before[k]), k
+
+
+def test_decoder_stages() -> None:
+    assert stage_channels(32) == [512, 256, 128, 64, 32]
+    assert stage_channels(64) == [512, 512, 256, 128, 64]
+    dec = Decoder(8, 112, base=2)
+    out = dec(torch.randn(2, 8))
+    assert out.shape == (2, 3, 112, 112)
+    # Five stages: 1×1 → 7 → 14 → 28 → 56 → 112.
+    assert len(dec.stages) == 5
+    assert dec.stages[0][0].kernel_size == (7, 7)
+    assert Decoder(8, 64, base=2).stages[0][0].kernel_size == (4, 4)
+
+
+def test_inference_export_roundtrip(tmp_path) -> None:
+    model = tiny("ipd").eval()
+    x = torch.rand(2, 3, 32, 32)
+    state = inference_state(model)
+    assert state["classes"] == model.classes
+    assert not any(k.startswith(("e_id", "d.", "dec")) for k in state["e_exp"])
+    net = ExpressionClassifier.from_state(state)
+    torch.testing.assert_close(net(x), model.classify(x))
+    save_checkpoint(tmp_path / "model.pt", state)
+    torch.testing.assert_close(load_expression_model(tmp_path / "model.pt")(x), model.classify(x))
+    save_checkpoint(tmp_path / "other.pt", {"format": "something else"})
+    with pytest.raises(CheckpointError, match="other.pt"):
+        load_expression_model(tmp_path / "other.pt")

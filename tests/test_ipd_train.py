@@ -1,0 +1,122 @@
+"""The IPD-FER trainer: run folder, exact resume, bad checkpoints, NaN stops."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from facefactors.config import read_yaml
+from facefactors.errors import CheckpointError, ConfigError, NonFiniteLossError
+from facefactors.ipd.export import load_expression_model
+from facefactors.ipd.state import read_training_state
+from facefactors.ipd.train import train
+from ipd_helpers import one_thread, random_bundle, tiny_config  # noqa: F401 - autouse fixture
+
+
+def metrics(run) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def step_losses(run) -> dict[int, dict]:
+    return {m["step"]: m for m in metrics(run) if "loss/g/total" in m}
+
+
+def test_resume_gives_the_same_next_step_loss(tmp_path) -> None:
+    data = random_bundle(12)  # 3 steps per epoch at batch 4
+    full = train(tiny_config(epochs=2), tmp_path / "full", data=data)
+    assert full.step == 6 and full.epoch == 2
+    # Stop mid-epoch 2 (step 4), then continue.
+    part = train(tiny_config(epochs=2, max_steps=4), tmp_path / "part", data=data)
+    assert part.step == 4
+    state = read_training_state(tmp_path / "part" / "checkpoints" / "last.pt")
+    assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (4, 1, 1)
+    resumed = train(tiny_config(epochs=2), tmp_path / "part", resume=True, data=data)
+    assert resumed.step == 6
+    a, b = step_losses(tmp_path / "full"), step_losses(tmp_path / "part")
+    assert sorted(b) == [1, 2, 3, 4, 5, 6]  # no duplicated lines after the resume
+    for step in (5, 6):
+        for key in ("loss/c/total", "loss/d/rexp", "loss/g/total", "loss/g/recon"):
+            assert a[step][key] == b[step][key], (step, key)
+    for k, v in full.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+
+
+def test_run_folder_contents(tmp_path) -> None:
+    cfg = tiny_config(epochs=1, sample_every=2, sample_count=2)
+    result = train(cfg, tmp_path / "run", data=random_bundle(12))
+    run = tmp_path / "run"
+    saved = read_yaml(run / "config.yaml")
+    assert saved["model"]["variant"] == "ipd" and saved["model"]["classes"][0] == "neutral"
+    lines = metrics(run)
+    first = lines[0]
+    assert {"step", "epoch", "lr", "loss/c/exp", "loss/c/pose", "loss/c/cos", "loss/d/rexp"} <= set(
+        first
+    )
+    assert {"loss/g/fneu", "loss/g/fexp", "loss/g/id", "loss/g/recon", "loss/g/conf"} <= set(first)
+    assert any("val/acc" in m for m in lines)
+    assert (run / "samples" / "step_000002.png").is_file()
+    from PIL import Image
+
+    grid = Image.open(run / "samples" / "step_000002.png")
+    assert grid.size == (4 * 34 + 2, 2 * 34 + 2)  # 4 columns × 2 rows of 32 px + 2 px padding
+    assert read_training_state(run / "checkpoints" / "last.pt")["step"] == result.step == 3
+    net = load_expression_model(run / "model.pt")
+    x = torch.rand(2, 3, 32, 32)
+    result.model.eval()
+    torch.testing.assert_close(net(x), result.model.classify(x))
+    torch.testing.assert_close(load_expression_model(run / "checkpoints" / "last.pt")(x), net(x))
+
+
+def test_existing_run_needs_resume_and_truncated_checkpoint_is_clear(tmp_path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config("baseline", epochs=1), run, data=random_bundle(8))
+    with pytest.raises(ConfigError, match="--resume"):
+        train(tiny_config("baseline", epochs=1), run, data=random_bundle(8))
+    ckpt = run / "checkpoints" / "last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
+    with pytest.raises(CheckpointError, match=r"last\.pt.*truncated"):
+        train(tiny_config("baseline", epochs=2), run, resume=True, data=random_bundle(8))
+    with pytest.raises(CheckpointError, match="does not exist"):
+        train(tiny_config("baseline"), tmp_path / "none", resume=True, data=random_bundle(8))
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path) -> None:
+    run = tmp_path / "run"
+    train(tiny_config("id", epochs=1), run, data=random_bundle(8))
+    good = read_training_state(run / "checkpoints" / "last.pt")
+    poisoned = random_bundle(8)
+    for item in poisoned.train.base:
+        item["image"][:, 0, 0] = float("nan")
+    # Steps count from 1 as in metrics.jsonl: the first step after the checkpoint is 3.
+    with pytest.raises(NonFiniteLossError, match=r"at step 3 "):
+        train(tiny_config("id", epochs=2), run, resume=True, data=poisoned)
+    kept = read_training_state(run / "checkpoints" / "last.pt")
+    assert kept["step"] == good["step"] == 2
+    for k, v in good["model"].items():
+        assert torch.equal(v, kept["model"][k]), k
+
+
+def test_short_synthetic_run_lowers_training_losses(tmp_path) -> None:
+    cfg = tiny_config("ipd", epochs=8, lr=2e-3, log_every=5)
+    cfg.model.width = 8
+    cfg.train.batch_size = 8
+    cfg.data.synth_identities = 6
+    cfg.data.synth_per_identity = 8
+    cfg.data.synth_val_identities = 1
+    cfg.data.synth_cache = str(tmp_path / "cache")
+    result = train(cfg, tmp_path / "run")
+    assert result.step == 8 * 5  # 5 training identities × 8 faces / batch 8 = 5 steps per epoch
+    logged = [m for m in metrics(tmp_path / "run") if "loss/c/exp" in m]
+    first, last = logged[0], logged[-1]  # means over steps 1-5 and 36-40
+    assert last["loss/c/exp"] < first["loss/c/exp"] - 0.1
+    assert last["loss/d/rexp"] < first["loss/d/rexp"] - 0.1
+    assert last["loss/c/pose"] < 0.85 * first["loss/c/pose"]
+    assert last["loss/g/recon"] < 0.8 * first["loss/g/recon"]
+    assert any(p.name.startswith("synth-") for p in (tmp_path / "cache").iterdir())
+    # Grids show the true neutral and frontal-neutral faces: 4 + 2 columns of 32 px.
+    from PIL import Image
+
+    grid = Image.open(tmp_path / "run" / "samples" / "step_000040.png")
+    assert grid.size[0] == 6 * 34 + 2
