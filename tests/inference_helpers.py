@@ -48,3 +48,19 @@ def save_tiny_checkpoint(path: Path, bias: list[float] | None = None, seed: int 
             model.c_exp.bias.copy_(torch.tensor(bias))
     save_checkpoint(path, inference_state(model, cfg))
     return path
+
+
+def run_cli(argv: list[str]) -> int:
+    """``facefactors <argv>`` through the real entry point (exit code; output to capsys).
+
+    ``predict`` and ``export`` are added to the command list when the CLI does not
+    register them yet, so these tests run before and after that registration.
+    """
+    from unittest import mock
+
+    from facefactors import cli
+    from facefactors.commands import COMMANDS, export, predict
+
+    missing = [m.register for m in (predict, export) if m.register not in COMMANDS]
+    with mock.patch.object(cli, "COMMANDS", [*COMMANDS, *missing]):
+        return cli.main(argv)

@@ -80,15 +80,12 @@ def test_probabilities_are_the_classifier_softmax(ckpt, no_weights):
 def test_training_checkpoint_predicts_like_the_export(tmp_path, no_weights):
     from facefactors.checkpoint import save_checkpoint
     from facefactors.ipd.export import inference_state
-    from facefactors.ipd.phases import build_phases
     from facefactors.ipd.state import save_training_state
 
-    model, cfg = tiny_model(seed=3, variant="ipd")
+    model, cfg = tiny_model(seed=3)
     save_checkpoint(tmp_path / "model.pt", inference_state(model, cfg))
-    phases = build_phases(model, cfg)
-    save_training_state(
-        tmp_path / "last.pt", cfg, model, phases, step=0, epoch=0, batch_in_epoch=0
-    )
+    # No optimiser phases: the recogniser reads only the config, classes and weights.
+    save_training_state(tmp_path / "last.pt", cfg, model, [], step=0, epoch=0, batch_in_epoch=0)
     x = _aligned(4, seed=2)
     a = ExpressionRecognizer.from_checkpoint(tmp_path / "model.pt").predict(x)
     b = ExpressionRecognizer.from_checkpoint(tmp_path / "last.pt").predict(x)
@@ -156,13 +153,19 @@ def test_real_photos_one_face_each(recognizer, tmp_path):
     assert not preds.to_dataframe()[["x1", "y1", "x2", "y2", "yaw"]].isna().any().any()
 
 
-def test_stack_of_frames_and_blank_image(recognizer):
-    from facefactors.bench_video import moving_frames
+def test_stack_of_frames_blank_image_and_video(recognizer, tmp_path):
+    from facefactors.bench_video import moving_frames, write_video
 
-    frames = np.stack(moving_frames(2, (320, 240)))
+    frames = np.stack(moving_frames(4, (320, 240)))
     preds = recognizer.predict([frames[0], np.full((120, 160, 3), 128, np.uint8), frames[1]])
     assert [p.source for p in preds] == ["input[0]", "input[2]"]  # the blank image has none
-    assert len(recognizer.predict(frames)) == 2  # a (B, H, W, 3) stack is B images
+    assert len(recognizer.predict(frames[:2])) == 2  # a (B, H, W, 3) stack is B images
+
+    video = write_video(list(frames), tmp_path)
+    preds = recognizer.predict([video, frames[0]])
+    assert [(p.source, p.frame) for p in preds] == [(str(video), k) for k in range(4)] + [
+        ("input[1]", None)
+    ]
 
 
 def test_tracker_follows_the_face_and_redetects_when_lost(recognizer):
@@ -175,8 +178,9 @@ def test_tracker_follows_the_face_and_redetects_when_lost(recognizer):
         boxes, landmarks = tracker.update(frame)
         ref_boxes, ref_landmarks = mtcnn.detect(frame)[0]
         assert boxes.shape == (1, 5) and boxes[0, 4] > 0.9
-        # Measured: O-Net alone lands within 1.5 px of the full cascade's landmarks here.
-        assert np.abs(landmarks - ref_landmarks).max() < 3.0
+        # Measured: O-Net alone lands within 2.3 px of the full cascade's landmarks on
+        # this ~75 px face moving ~12 px per frame (3.6 px on the 640x480 bench video).
+        assert np.abs(landmarks - ref_landmarks).max() < 3.5
     assert (tracker.full_detections, tracker.refinements) == (2, 4)
 
     blank = np.full((240, 320, 3), 90, np.uint8)

@@ -68,6 +68,8 @@ def test_unknown_source_and_bad_values(tmp_path) -> None:
         run(["--config", "ipd_synth_quick", "--out", out, "--set", "data.size=50"])
     with pytest.raises(ConfigError, match=r"model\.classes.*'joy'"):
         run(["--config", "ipd_synth_quick", "--out", out, "--set", "model.classes=[neutral,joy]"])
+    with pytest.raises(ConfigError, match=r"loss\.lambda_id"):
+        run(["--config", "ipd_synth_quick", "--out", out, "--set", "loss.lambda_id=-1"])
     with pytest.raises(ConfigError, match="model.variant"):
         run(["--config", "ipd_synth_quick", "--out", out, "--set", "model.variant=gan"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -120,3 +121,21 @@ def test_short_synthetic_run_lowers_training_losses(tmp_path) -> None:
 
     grid = Image.open(tmp_path / "run" / "samples" / "step_000040.png")
     assert grid.size[0] == 6 * 34 + 2
+
+
+def test_no_pose_mode_with_extra_neutral(tmp_path) -> None:
+    """The CK+ setting: ID-FER, a class set without neutral, neutral faces as references."""
+    cfg = tiny_config("id", epochs=1)
+    cfg.model.classes = ["happy", "sad", "surprise"]
+    cfg.data.synth_identities = 3
+    cfg.data.synth_per_identity = 8
+    cfg.data.synth_val_identities = 1
+    from facefactors.ipd.data import build_datasets
+
+    data = build_datasets(cfg.data, cfg.model.classes)
+    labels = sorted({data.train[i]["expression"] for i in range(len(data.train))})
+    assert labels == [0, 1, 2, 3]  # 3 = neutral, D's extra output
+    result = train(cfg, tmp_path / "run", data=data)
+    assert result.model.e_pose is None and result.model.neutral_index == 3
+    assert result.model.d.head.out_features == 4 and result.model.c_exp.out_features == 3
+    assert all(math.isfinite(v) for v in result.metrics.values())

@@ -148,3 +148,21 @@ def test_splat_pixel_convention_and_out_of_frame():
     assert w[2, 3] == 0
     assert int((w == 1).sum()) == 0
     assert int((w == 0).sum()) == 4  # the 2x2 footprint
+
+
+@pytest.mark.parametrize("size", [32, 64])
+def test_every_rendered_sample_has_two_tangents(size):
+    from facefactors.synth.facemodel import face_model
+
+    m = face_model(size)
+    own = torch.arange(m.num_vertices)
+    rendered = slice(m.first_render, None)
+    no_u = (m.nbr[0] == own) & (m.nbr[1] == own)
+    no_v = (m.nbr[2] == own) & (m.nbr[3] == own)
+    assert not no_u[rendered].any() and not no_v[rendered].any()
+    assert m.regions.shape == (m.num_render, m.regions.shape[1])
+    # albedo weights are a partition of unity before the additive layers
+    from facefactors.synth.albedo import LAYERED
+
+    layered = m.regions[:, : 1 + len(LAYERED)].sum(1)
+    assert torch.allclose(layered, torch.ones_like(layered), atol=1e-4)

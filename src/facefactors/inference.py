@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from facefactors.errors import DataError
+from facefactors.inference_io import is_video_name, read_video_frames
 from facefactors.predictions import FacePrediction, Predictions
 
 if TYPE_CHECKING:
@@ -37,7 +38,13 @@ if TYPE_CHECKING:
 
 
 def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
-    """(N, S, S, 3) uint8 RGB crops -> (N, 3, S, S) float32 in [-1, 1], ``(x/255 - 0.5)/0.5``."""
+    """(N, S, S, 3) uint8 RGB crops -> (N, 3, S, S) float32 in [-1, 1], ``(x/255 - 0.5)/0.5``.
+
+    Raises:
+        DataError: the array is not uint8 (float crops would be scaled wrongly).
+    """
+    if crops.dtype != np.uint8:
+        raise DataError(f"Aligned crops must be a uint8 (N, S, S, 3) array, got {crops.dtype}.")
     x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float()
     return x / 127.5 - 1.0
 
@@ -64,7 +71,8 @@ class ExpressionRecognizer:
     """Detect, align and classify the facial expression of every face.
 
     Args:
-        classifier: E_exp + C_exp in eval mode.
+        classifier: E_exp + C_exp; it is moved to ``device`` (channels-last on CPU)
+            and put in eval mode.
         device: torch device for the classifier and MTCNN.
         weights_dir: MTCNN weight folder (``None``: the cache folder).
         min_face_size: MTCNN's smallest face in pixels.
@@ -82,7 +90,10 @@ class ExpressionRecognizer:
         batch_size: int = 32,
     ) -> None:
         self.device = torch.device(device)
-        self.classifier = classifier.to(self.device).eval()
+        # NHWC convolutions: ResNet-18 at 112 px ran 10-20% faster per face on CPU
+        # (measured, batch 8, one thread); the logits agree to 2e-8.
+        self._memory_format = torch.channels_last if self.device.type == "cpu" else None
+        self.classifier = classifier.to(self.device, memory_format=self._memory_format).eval()
         self.weights_dir = weights_dir
         self.min_face_size = float(min_face_size)
         self.max_faces = max_faces
@@ -158,10 +169,12 @@ class ExpressionRecognizer:
         k = len(self.classes)
         if x.shape[0] == 0:
             return np.zeros((0, k), dtype=np.float32)
-        out = [
-            torch.softmax(self.classifier(x[i : i + self.batch_size].to(self.device)).float(), 1)
-            for i in range(0, x.shape[0], self.batch_size)
-        ]
+        out = []
+        for i in range(0, x.shape[0], self.batch_size):
+            xb = x[i : i + self.batch_size].to(self.device)
+            if self._memory_format is not None:
+                xb = xb.contiguous(memory_format=self._memory_format)
+            out.append(torch.softmax(self.classifier(xb).float(), 1))
         return torch.cat(out).cpu().numpy()
 
     def classify_faces(
@@ -210,6 +223,8 @@ class ExpressionRecognizer:
                 array (or a (B, H, W, 3) stack), a PIL image, or an aligned float
                 tensor (B, 3, S, S) / (3, S, S) in [-1, 1]. Aligned tensors skip
                 detection: box, landmarks and pose are ``None``, one face per row.
+                A path with a video suffix is read with :meth:`predict_video`
+                (every frame, tracking on).
 
         Returns:
             :class:`Predictions` in input order (faces by decreasing detection score).
@@ -232,6 +247,9 @@ class ExpressionRecognizer:
         for i, item in enumerate(items):
             if isinstance(item, torch.Tensor):
                 slots[i] = self._predict_aligned(item, f"input[{i}]")
+                continue
+            if isinstance(item, (str, os.PathLike)) and is_video_name(item):
+                slots[i] = list(self.predict_video(item))
                 continue
             name, array = self._load(item, i)
             pending.append((i, array, name))
@@ -270,8 +288,6 @@ class ExpressionRecognizer:
         Raises:
             DataError: the video cannot be opened or holds no frame.
         """
-        from facefactors.inference_io import read_video_frames
-
         if tracker is None and track:
             tracker = self.tracker(detect_every)
         source = str(path)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facefactors.errors import DataError
+from facefactors.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from facefactors.predictions import FacePrediction, Predictions
@@ -115,7 +115,7 @@ def read_video_frames(path: str | os.PathLike, every: int = 1) -> Iterator[tuple
     import cv2
 
     if every < 1:
-        raise DataError(f"Frame step --every must be at least 1, got {every}.")
+        raise ConfigError(f"Frame step --every must be at least 1, got {every}.")
     cap = cv2.VideoCapture(str(path))
     if not cap.isOpened():
         cap.release()

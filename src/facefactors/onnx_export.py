@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -82,7 +83,10 @@ def export_onnx(model: ExpressionClassifier, path: str | os.PathLike, opset: int
     s = int(model.input_size)
     dummy = torch.zeros(2, 3, s, s)
     buf = io.BytesIO()
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The legacy exporter is chosen on purpose (the dynamo one needs onnxscript);
+        # its deprecation notice would only alarm users.
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export")
         torch.onnx.export(
             model,
             (dummy,),

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from facefactors.errors import ConfigError
 from facefactors.faces.mtcnn import (
     MTCNN,
     crop_and_resize,
@@ -99,7 +100,9 @@ class FaceTracker:
 
     def __init__(self, mtcnn: MTCNN, detect_every: int = 15) -> None:
         if detect_every < 1:
-            raise ValueError(f"detect_every must be at least 1, got {detect_every}.")
+            raise ConfigError(
+                f"Tracking option detect_every must be at least 1, got {detect_every}."
+            )
         self.mtcnn = mtcnn
         self.detect_every = int(detect_every)
         self.full_detections = 0

@@ -6,7 +6,16 @@ happen inside ``run``.
 
 from __future__ import annotations
 
-from facefactors.commands import bench, prepare, pretrain_id, synth, train, weights
+from facefactors.commands import (
+    bench,
+    export,
+    predict,
+    prepare,
+    pretrain_id,
+    synth,
+    train,
+    weights,
+)
 
 # Order is the order in `facefactors --help`.
 COMMANDS = [
@@ -15,5 +24,7 @@ COMMANDS = [
     train.register,
     prepare.register,
     weights.register,
+    predict.register,
+    export.register,
     bench.register,
 ]

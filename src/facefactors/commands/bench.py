@@ -24,10 +24,17 @@ def _bench_prepare(args: argparse.Namespace) -> dict:
     return bench_prepare(seconds=args.seconds, threads=args.threads)
 
 
+def _bench_video(args: argparse.Namespace) -> dict:
+    from facefactors.bench_video import bench_video
+
+    return bench_video(seconds=args.seconds, threads=args.threads, size=args.size)
+
+
 # name -> (help, function). Functions import their module lazily.
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
     "prepare": ("detect + align + pose on 640x480 frames (faces/s)", _bench_prepare),
+    "video": ("end-to-end video fps: decode + detect/track + align + predict, 640x480", _bench_video),
 }
 
 

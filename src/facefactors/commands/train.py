@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = load_config(IPDConfig, args.config, args.overrides)
     validate_config(cfg)
     result = train(cfg, out, resume=args.resume)
+    if result.rank != 0:  # under torchrun, one report is enough
+        return 0
     shown = {k: round(v, 4) for k, v in result.metrics.items() if k.startswith(("val/", "loss/"))}
     print(f"trained {cfg.model.variant} to step {result.step} (epoch {result.epoch}): {shown}")
     print(f"run folder: {out} (inference export: {out / 'model.pt'})")

@@ -208,8 +208,29 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {value}.")
-    if t.max_steps is not None and t.max_steps < 1:
-        raise ConfigError(f"Config key 'train.max_steps' must be at least 1, got {t.max_steps}.")
+    optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
+    for key, value in optional.items():
+        if value is not None and value < 1:
+            raise ConfigError(f"Config key '{key}' must be at least 1 (or null), got {value}.")
+    for key, value in {
+        "train.num_workers": t.num_workers,
+        "train.sample_every": t.sample_every,
+        "train.sample_count": t.sample_count,
+    }.items():
+        if value < 0:
+            raise ConfigError(f"Config key '{key}' must be at least 0, got {value}.")
+    for name in (
+        "lambda_fneu",
+        "lambda_fexp",
+        "lambda_id",
+        "lambda_recon",
+        "beta_cos",
+        "beta_conf",
+    ):
+        if getattr(cfg.loss, name) < 0:  # a negative weight would flip the loss's sign
+            raise ConfigError(f"Config key 'loss.{name}' must be at least 0.")
+    if t.lr <= 0:
+        raise ConfigError(f"Config key 'train.lr' must be positive, got {t.lr}.")
     if len(t.betas) != 2:
         raise ConfigError("Config key 'train.betas' must hold two numbers.")
     if not 0 <= d.synth_val_identities < d.synth_identities:

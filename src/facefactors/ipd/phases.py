@@ -10,10 +10,11 @@ gradients through to their inputs (D and N judge the fakes in phase 3).
     2. disc: D ← ∂L_rexp                                          (G, C fixed)
     3. gen:  E_pose, E_exp, G_dec ← ∂(L'_G + β2 L_conf)            (D, C_exp, C_p fixed)
 
-E_pose and E_exp appear in phases 1 and 3 with *separate* Adam optimisers:
-the two objectives differ in scale by orders of magnitude (λ4 = 10 on pixels
-versus a cross-entropy), and one shared second-moment estimate would let the
-larger one throttle the other's steps. Phase 3 re-encodes x with the encoders
+E_pose and E_exp appear in phases 1 and 3 with *separate* Adam optimisers, as
+Algorithm 1 reads (two gradient-descent steps on two objectives): the
+objectives have different scales and gradient statistics (λ4 = 10 on a pixel
+L1 plus L_id versus cross-entropies), and one shared second-moment estimate
+would let the larger one shrink the other's steps. Phase 3 re-encodes x with the encoders
 as phase 1 left them, exactly as Algorithm 1 reads. D is put in eval mode while
 it judges fakes in phase 3: "fixed" then also means its BatchNorm statistics
 do not drift towards fake images.

@@ -47,6 +47,7 @@ class TrainResult:
     epoch: int
     model: IPDModel
     metrics: dict[str, float] = field(default_factory=dict)
+    rank: int = 0  # this process's rank (only rank 0 writes the run folder)
 
 
 def autocast_factory(
@@ -359,7 +360,7 @@ def train(
         if bar is not None:
             bar.close()
         ddp.shutdown(info)
-    return TrainResult(out, step, epoch, model, record)
+    return TrainResult(out, step, epoch, model, record, info.rank)
 
 
 def _preview(data: DataBundle, count: int) -> dict[str, torch.Tensor] | None:

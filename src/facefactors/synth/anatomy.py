@@ -190,7 +190,7 @@ def hair_weight(theta: np.ndarray, x: np.ndarray, y: np.ndarray, hairline: float
         hairline: height (mm) of the front hairline at the midline.
     """
     deg = np.abs(theta) / _DEG
-    front_line = hairline - 0.006 * x * x + 4.0 * gauss(x, y * 0, 0, 0, 14, 1)
+    front_line = hairline - 0.006 * x * x + 4.0 * np.exp(-0.5 * (x / 14.0) ** 2)  # widow's peak
     front = smoothstep(front_line - 2.5, front_line + 2.5, y)
     # Sideburns come down in front of the ears; the back of the head is all hair.
     side_line = -18.0 + 60.0 * (1.0 - smoothstep(70, 92, deg))

@@ -7,6 +7,13 @@ is bit-identical in every process. Test identities are numbered from
 :data:`~facefactors.synth.sampling.TEST_IDENTITY_OFFSET`, so the splits never
 share one. Expression classes cycle through the configured classes with a
 random offset per identity (balanced when ``per_identity`` is a multiple).
+
+Pose conventions (see :mod:`facefactors.synth.scene`): positive yaw turns the
+face to the subject's left, so the nose moves to image right; positive pitch
+tilts the face down; positive roll turns the head counter-clockwise in the
+image. Landmarks are ordered left eye, right eye, nose, left and right mouth
+corner, "left" meaning image-left (the subject's right), as in the ArcFace
+template.
 """
 
 from __future__ import annotations

@@ -23,6 +23,9 @@ from facefactors.synth import expression as E
 from facefactors.synth import identity as ID
 from facefactors.synth import surfaces as S
 
+# Bumped whenever the model (shape, texture, sampling) changes, so renderings
+# cached on disk by other modules can be keyed on it.
+MODEL_VERSION = "2"
 # Samples per pixel: the 2x2 splat covers every pixel while the spacing stays
 # under ~1.4 px; identities vary in scale, so leave some margin.
 SPACING_PX = 1.5

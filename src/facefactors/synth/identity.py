@@ -2,7 +2,7 @@
 
 An identity is one vector ``id_coeffs`` = ``[shape (K_SHAPE), albedo (K_ALBEDO)]``.
 The shape part multiplies displacement fields (mm per unit coefficient,
-coefficients ~ N(0, 1) clipped at ±2.5): global proportions, nose, eyes,
+coefficients ~ N(0, 1) clipped at ±2.2): global proportions, nose, eyes,
 brows, lips, cheeks, chin, plus a few smooth random residual fields. All
 fields are left-right symmetric. The albedo part holds the colour parameters
 (skin tone, lips, brows, hair, iris, ...), which :func:`region_colours` turns
@@ -120,8 +120,11 @@ def _skin_fields(surf: S.Surface) -> np.ndarray:
     side = np.where(x < 0, -1.0, 1.0)
     centre = np.stack([side * A.EYE_X, np.full(n, A.EYE_Y), np.full(n, A.EYEBALL_Z)], -1)
     d_up = y - A.eye_margins(x, side)[1]
-    # Upper lid only (points inside the opening are not rendered; the lower lid stays).
-    wu = (1.0 - smoothstep(0.0, 9.0, d_up)) * (d_up > -1.0) * eye * skin
+    # Upper lid only (points inside the opening are not rendered; the lower lid
+    # stays), fading out at the corners so the lid line does not split there.
+    t = np.abs(ax - A.EYE_X) / A.EYE_HALF_WIDTH
+    taper = 1.0 - smoothstep(0.6, 1.2, t)
+    wu = (1.0 - smoothstep(0.0, 9.0, d_up)) * (d_up > -1.0) * taper * eye * skin
     nose = A._nose(x, y)
     f = np.zeros((n, 3, K_SHAPE))
 
@@ -146,13 +149,13 @@ def _skin_fields(surf: S.Surface) -> np.ndarray:
     put("nose_bridge", dz=2.5 * gauss(x, y, 0, -12, 6, 11) * front)
     tip = gauss(x, y, 0, -41, 9, 5) * front
     put("nose_tip_up", dy=2.5 * tip, dz=-1.0 * tip)
-    put("eye_spacing", dx=2.5 * sx * eye)
+    put("eye_spacing", dx=1.5 * sx * eye)
     put("eye_height", dy=1.5 * eye)
     rel = surf.pos - centre
     put(
         "eye_size",
         dx=0.05 * rel[:, 0] * is_eyeball,
-        dy=0.05 * rel[:, 1] * is_eyeball + 0.9 * wu,
+        dy=0.05 * rel[:, 1] * is_eyeball + 0.7 * wu,
         dz=0.05 * rel[:, 2] * is_eyeball,
     )
     put("eye_tilt", dy=1.5 * np.clip((ax - A.EYE_X) / A.EYE_HALF_WIDTH, -1.5, 1.5) * eye)
@@ -189,10 +192,10 @@ def sample_identity(rng: np.random.Generator) -> np.ndarray:
     """Draw one identity's coefficients.
 
     Returns:
-        (K_SHAPE + K_ALBEDO,) float64, shape part ~ N(0,1) clipped at ±2.5 and
+        (K_SHAPE + K_ALBEDO,) float64, shape part ~ N(0,1) clipped at ±2.2 and
         albedo part in the ranges documented in :data:`ALBEDO_NAMES`.
     """
-    shape = np.clip(rng.normal(size=K_SHAPE), -2.5, 2.5)
+    shape = np.clip(rng.normal(size=K_SHAPE), -2.2, 2.2)
     alb = np.array(
         [
             rng.uniform(-1.0, 1.0),

@@ -72,13 +72,11 @@ def splat_keys(
     fy = v.sub_(y0)
     # Flat index of the top-left target pixel; out-of-frame samples are clamped
     # onto the invisible border. Float arithmetic is exact below 2**24.
-    exact = n * wp * wp < (1 << 24)
-    dt = torch.float32 if exact else torch.float64
+    dt = torch.float32 if n * wp * wp < (1 << 24) else torch.float64
     img = (torch.arange(n, dtype=dt) * (wp * wp) + PAD * (wp + 1)).view(n, 1)
     base = y0.to(dt).clamp_(-PAD, size).mul_(wp).add_(x0.to(dt).clamp_(-PAD, size)).add_(img)
-    targets = torch.empty((4, n, r), dtype=dt)
-    for k, off in enumerate((0, 1, wp, wp + 1)):
-        torch.add(base, off, out=targets[k])
+    offsets = torch.tensor([0, 1, wp, wp + 1], dtype=torch.int64).view(4, 1, 1)
+    targets = base.to(torch.int64).unsqueeze(0) + offsets
     # Depth is measured back from a plane in front of any face; the footprint
     # penalty (1 - fx)^2 = fx^2 + 1 - 2 fx is shared between the 4 targets.
     pen = _FOOT_PENALTY * q
@@ -96,7 +94,7 @@ def splat_keys(
     torch.add(d1, px1, out=keys[3])
     idx = torch.arange(first, first + r, dtype=torch.int32)
     keys = keys.to(torch.int32).bitwise_left_shift_(bits).bitwise_or_(idx)
-    return targets.to(torch.int64), keys
+    return targets, keys
 
 
 def splat_into(buf: torch.Tensor, targets: torch.Tensor, keys: torch.Tensor) -> None:
