@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from facefactors.commands import (
     bench,
+    demo,
+    evaluate,
     export,
     predict,
     prepare,
@@ -22,9 +24,11 @@ COMMANDS = [
     synth.register,
     pretrain_id.register,
     train.register,
+    evaluate.register,
     prepare.register,
     weights.register,
     predict.register,
     export.register,
     bench.register,
+    demo.register,
 ]

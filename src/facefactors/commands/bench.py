@@ -34,7 +34,10 @@ def _bench_video(args: argparse.Namespace) -> dict:
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
     "prepare": ("detect + align + pose on 640x480 frames (faces/s)", _bench_prepare),
-    "video": ("end-to-end video fps: decode + detect/track + align + predict, 640x480", _bench_video),
+    "video": (
+        "end-to-end video fps: decode + detect/track + align + predict, 640x480",
+        _bench_video,
+    ),
 }
 
 

@@ -1,0 +1,127 @@
+"""Evaluate trained IPD-FER runs (any variant, several seeds) on synthetic test identities.
+
+For each run this measures what the paper reports (accuracy, per-class accuracy,
+confusion, the Table 8 pose subsets) and what only ground truth allows:
+
+* **leakage** — linear-probe accuracy for identity and for the pose bin from f_exp,
+  fitted and scored on disjoint samples of the *test* identities (lower is better);
+* **neutral fidelity** — PSNR/SSIM between G_dec(f_id + f_pose) and the true neutral
+  face, and the cosine between their identity embeddings N(·).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from facefactors.config import from_dict
+from facefactors.constants import CANONICAL_CLASSES
+from facefactors.experiments.testset import SynthTestSet, from_uint8
+from facefactors.ipd.config import IPDConfig
+from facefactors.ipd.model import IPDModel, build_model
+from facefactors.ipd.state import read_training_state
+
+
+def load_trained(path: str | Path) -> tuple[IPDModel, IPDConfig]:
+    """Rebuild a full model (all networks) from a training checkpoint ``last.pt``."""
+    state = read_training_state(path)
+    cfg = from_dict(IPDConfig, state["config"])
+    cfg.model.id_checkpoint = None  # the weights below already contain E_id
+    model = build_model(cfg)
+    model.load_state_dict(state["model"])
+    return model.eval(), cfg
+
+
+@dataclass
+class Outputs:
+    """Per-sample outputs of one model on the test set (numpy, N rows)."""
+
+    pred: np.ndarray  # (N,) model label
+    f_exp: np.ndarray  # (N, D)
+    # decode(f_id + f_pose) vs the true neutral: {"psnr", "ssim", "id_cosine", "n"}.
+    fidelity: dict | None = None
+
+
+@torch.no_grad()
+def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
+    """Run the model over the test set: predictions, f_exp and neutral-face fidelity."""
+    from facefactors.evaluation.image_metrics import neutral_fidelity
+
+    preds, feats, fakes, emb_fake, emb_true = [], [], [], [], []
+    for s in range(0, len(test), batch):
+        x = from_uint8(test.image[s : s + batch])
+        f_exp = model.e_exp(x)
+        preds.append(model.c_exp(f_exp).argmax(1))
+        feats.append(f_exp)
+        if model.dec is not None:
+            fake = model.generate(x)["ip"]  # G_dec(f_id + f_pose): the neutral face
+            fakes.append(fake)
+            emb_fake.append(model.identity(fake))
+            emb_true.append(model.identity(from_uint8(test.neutral[s : s + batch])))
+    out = Outputs(torch.cat(preds).numpy(), torch.cat(feats).float().numpy())
+    if fakes:
+        out.fidelity = neutral_fidelity(
+            torch.cat(fakes), from_uint8(test.neutral), torch.cat(emb_fake), torch.cat(emb_true)
+        )
+    return out
+
+
+def test_labels(test: SynthTestSet, classes: list[str]) -> np.ndarray:
+    """Canonical test labels → the model's class indices (every test class must be known)."""
+    lut = {CANONICAL_CLASSES.index(c): i for i, c in enumerate(classes)}
+    return np.array([lut[int(y)] for y in test.expression])
+
+
+def evaluate_method(
+    runs: dict[int, Path], test: SynthTestSet, plot_dir: Path, name: str
+) -> tuple[dict, dict[str, str], dict]:
+    """Score every seed of one method; plots and probes use the report seed.
+
+    Args:
+        runs: seed → training checkpoint path.
+        test: the rendered test set.
+        plot_dir: where PNGs go (relative links are made against its parent).
+        name: method name used in plot file names.
+
+    Returns:
+        (method entry for results.json, plots {key: relative path}, extras for
+        cross-method plots: ``f_exp``, ``labels``, ``model`` of the report seed).
+    """
+    from facefactors.evaluation.plots import plot_confusion_matrix
+    from facefactors.evaluation.probes import group_split_probe
+    from facefactors.evaluation.schema import method_entry
+
+    outputs, models, classes = {}, {}, None
+    for seed, path in sorted(runs.items()):
+        model, _ = load_trained(path)
+        classes = list(model.classes)
+        outputs[seed], models[seed] = collect(model, test), model
+    true = test_labels(test, classes)
+    seeds = sorted(outputs)
+    entry = method_entry(
+        seeds,
+        [outputs[s].pred for s in seeds],
+        true,
+        len(classes),
+        classes,
+        yaw_deg=test.yaw.numpy(),
+    )
+    rs = entry["report_seed"]
+    o = outputs[rs]
+    ids, bins = test.identity.numpy(), test.pose_bin.numpy()
+    entry["leakage"] = {
+        "identity": group_split_probe(o.f_exp, ids, ids),
+        "pose_bin": group_split_probe(o.f_exp, bins, ids),
+    }
+    if o.fidelity is not None:
+        entry["neutral_fidelity"] = o.fidelity
+    plot_dir.mkdir(parents=True, exist_ok=True)
+    rel = plot_dir.name
+    cm = np.asarray(entry["confusion"])
+    plot_confusion_matrix(cm, classes, plot_dir / f"confusion_{name}.png", title=name)
+    plots = {f"confusion/{name}": f"{rel}/confusion_{name}.png"}
+    extras = {"f_exp": o.f_exp, "labels": true, "model": models[rs], "classes": classes}
+    return entry, plots, extras
