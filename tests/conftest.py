@@ -7,15 +7,16 @@ import os
 
 import pytest
 
-# Keep numeric libraries from oversubscribing the 2 CI cores.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
+# Tests use tiny models, for which thread start-up costs more than it saves;
+# one thread also keeps numeric libraries from oversubscribing the 2 CI cores.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 @pytest.fixture(autouse=True)
 def _torch_threads():
     import torch
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     yield
 
 

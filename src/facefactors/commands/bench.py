@@ -30,10 +30,30 @@ def _bench_video(args: argparse.Namespace) -> dict:
     return bench_video(seconds=args.seconds, threads=args.threads, size=args.size)
 
 
+def _bench_train(args: argparse.Namespace) -> dict:
+    from facefactors.ipd.bench import bench_train
+
+    return bench_train(
+        batch=args.batch, size=args.size, seconds=args.seconds, threads=args.threads,
+        device=args.device, bf16=args.bf16, channels_last=args.channels_last,
+    )  # fmt: skip
+
+
+def _bench_infer(args: argparse.Namespace) -> dict:
+    from facefactors.ipd.bench import bench_infer
+
+    return bench_infer(
+        batch=args.batch, size=args.size, seconds=args.seconds, threads=args.threads,
+        device=args.device,
+    )  # fmt: skip
+
+
 # name -> (help, function). Functions import their module lazily.
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
     "prepare": ("detect + align + pose on 640x480 frames (faces/s)", _bench_prepare),
+    "train": ("seconds per training step: baseline vs IPD-FER and their ratio", _bench_train),
+    "infer": ("E_exp + C_exp inference throughput and single-image latency", _bench_infer),
     "video": (
         "end-to-end video fps: decode + detect/track + align + predict, 640x480",
         _bench_video,
@@ -50,6 +70,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seconds", type=float, default=5.0, help="minimum time to measure")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast (bench train)")
+    p.add_argument(
+        "--channels-last", action="store_true", help="channels_last memory format (bench train)"
+    )
     p.set_defaults(func=run)
 
 

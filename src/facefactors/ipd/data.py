@@ -171,7 +171,7 @@ class RenderedFaces(Dataset):
         from facefactors.synth.scene import render_batch
 
         key = f"{base.split}-{base.identities}x{base.per_identity}-{base.size}px-seed{base.seed}-"
-        key += hashlib.sha1(repr(base.config).encode()).hexdigest()[:10]
+        key += _generator_fingerprint(repr(base.config))
         path = Path(cache_dir).expanduser() / f"synth-{key}.pt" if cache_dir else None
         if path is not None and path.is_file():
             state = load_checkpoint(path)
@@ -225,6 +225,17 @@ def _real(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
     val = list(range(0, len(base), 10))
     train = [i for i in range(len(base)) if i % 10]
     return DataBundle(LabelledView(base, train), LabelledView(base, val), list(index.classes))
+
+
+def _generator_fingerprint(settings: str) -> str:
+    """Hash of the sampling settings and the generator's source: a changed renderer
+    never reuses stale cached pixels."""
+    import facefactors.synth.dataset as synth_dataset
+
+    h = hashlib.sha1(settings.encode())
+    for src in sorted(Path(synth_dataset.__file__).parent.glob("*.py")):
+        h.update(src.read_bytes())
+    return h.hexdigest()[:12]
 
 
 def collate(items: list[dict]) -> dict[str, torch.Tensor]:

@@ -196,6 +196,11 @@ def synth_identities(
 
     # maps=False: only the image and the identity are needed here.
     ds = SynthFaces(
-        split=split, identities=identities, per_identity=per_identity, size=size, seed=seed, maps=False
+        split=split,
+        identities=identities,
+        per_identity=per_identity,
+        size=size,
+        seed=seed,
+        maps=False,
     )
     return render_dataset(ds, num_workers=num_workers, desc=f"render synth {split}")
