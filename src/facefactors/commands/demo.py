@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from facefactors.commands.common import add_overrides_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -19,21 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="variants to train (default: all three)",
     )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override of the <method>_synth_quick presets (repeatable)",
-    )
-    p.add_argument(
-        "--pretrain-set",
-        dest="pretrain_overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override of the pretrain_synth_quick preset (repeatable)",
+    add_overrides_option(p, "train.epochs=4 (every <method>_synth_quick preset)")
+    add_overrides_option(
+        p, "epochs=4 (pretrain_synth_quick)", flag="--pretrain-set", dest="pretrain_overrides"
     )
     p.add_argument("--test-identities", type=int, default=None, help="unseen test identities")
     p.set_defaults(func=run)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 
+from facefactors.commands.common import add_config_option, add_overrides_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -18,20 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "accuracy on held-out identities and save OUT/backbone.pt.",
     )
     p.add_argument("--out", required=True, metavar="DIR", help="run folder to create")
-    p.add_argument(
-        "--config",
-        default=None,
-        metavar="PRESET",
-        help="preset name (e.g. pretrain_synth_quick) or YAML file",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set epochs=3 (repeatable)",
-    )
+    add_config_option(p, "pretrain_synth_quick")
+    add_overrides_option(p, "epochs=3")
     p.add_argument(
         "--data",
         default=None,

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from facefactors.commands.common import add_overrides_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -25,14 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--size", type=int, default=112, help="image size in pixels (>= 32)")
     p.add_argument("--seed", type=int, default=0, help="global seed")
     p.add_argument("--batch-size", type=int, default=32, help="faces rendered at once")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a sampling knob, e.g. --set expression_intensity=[0.3,0.7]",
-    )
+    add_overrides_option(p, "expression_intensity=[0.3,0.7]")
     p.add_argument("--no-contact-sheets", action="store_true", help="skip the contact sheets")
     p.set_defaults(func=run)
 
