@@ -113,7 +113,9 @@ def test_all_encoders_and_d_start_from_the_identity_checkpoint(tmp_path) -> None
 
     torch.manual_seed(1)
     face_net = create_backbone("resnet18", width=4, input_size=32)
-    save_checkpoint(tmp_path / "backbone.pt", {"state_dict": face_net.state_dict(), "arch": "resnet18"})
+    save_checkpoint(
+        tmp_path / "backbone.pt", {"state_dict": face_net.state_dict(), "arch": "resnet18"}
+    )
     model = tiny("ipd", id_checkpoint=str(tmp_path / "backbone.pt"))
     expected = face_net.state_dict()
     for net in (model.e_id, model.e_pose, model.e_exp, model.d.backbone):

@@ -15,9 +15,10 @@ from collections.abc import Callable
 
 import torch
 
+from facefactors.config import apply_overrides, from_dict
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.export import ExpressionClassifier
-from facefactors.ipd.model import IPDModel
+from facefactors.ipd.model import IPDModel, build_model
 from facefactors.ipd.phases import build_phases, run_phase
 from facefactors.ipd.train import autocast_factory, prepare_batch
 
@@ -47,17 +48,18 @@ def _train_step_fn(
     bf16: bool,
     channels_last: bool,
     schedule: str = "alternating",
+    overrides: list[str] | None = None,
 ) -> tuple[Callable[[], None], dict[str, float]]:
     """A closure running one training step of ``variant`` and its per-phase timings.
 
     The step is the trainer's: :func:`prepare_batch` (flips, f_id once) and then
     every phase; only the data come from ``torch.rand``.
     """
-    cfg = IPDConfig()
+    cfg = from_dict(IPDConfig, apply_overrides({}, overrides))
     cfg.model.variant = variant
     cfg.data.size = size
     cfg.train.bf16, cfg.train.channels_last, cfg.train.schedule = bf16, channels_last, schedule
-    model = IPDModel(cfg.model, size).to(dev).train()
+    model = build_model(cfg).to(dev).train()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     phases = build_phases(model, cfg)
@@ -95,11 +97,13 @@ def bench_train(
     bf16: bool = False,
     channels_last: bool = False,
     schedule: str = "alternating",
+    overrides: list[str] | None = None,
 ) -> dict:
     """Seconds per training step of the baseline and of IPD-FER, and their ratio.
 
     Baseline and IPD steps alternate, so both see the same machine load, and the
-    medians over at least ``seconds`` (and 3 rounds) are reported.
+    medians over at least ``seconds`` (and 3 rounds) are reported. ``overrides``
+    are ``--set``-style config changes (e.g. ``model.decoder_channels=8``).
 
     Returns:
         ``baseline_step_s``, ``ipd_step_s`` (medians), ``ratio``, ``ipd_phase_s``
@@ -115,9 +119,11 @@ def bench_train(
     }
     out |= {"dtype": "bf16" if bf16 else "fp32", "channels_last": channels_last}
     out |= {"schedule": schedule, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    out["overrides"] = list(overrides or [])
     torch.manual_seed(0)
-    base_step, _ = _train_step_fn("baseline", batch, size, dev, bf16, channels_last)
-    ipd_step, phase_s = _train_step_fn("ipd", batch, size, dev, bf16, channels_last, schedule)
+    args = (batch, size, dev, bf16, channels_last, schedule, overrides)
+    base_step, _ = _train_step_fn("baseline", *args)
+    ipd_step, phase_s = _train_step_fn("ipd", *args)
     base_step(), ipd_step()  # warm-up
     base_t: list[float] = []
     ipd_t: list[float] = []
@@ -203,9 +209,10 @@ def bench_infer(
 ) -> dict:
     """Throughput and single-image latency of E_exp + C_exp.
 
-    With ``dtype``/``channels_last``/``compile`` left None, three settings are tried
-    (fp32 eager; bf16 + channels_last; bf16 + channels_last + compile) and the
-    fastest is reported at the top level, all of them under ``all``.
+    With ``dtype``/``channels_last``/``compile`` left None, four settings are tried
+    (fp32 eager; fp32 + channels_last + compile; bf16 + channels_last; bf16 +
+    channels_last + compile) and the fastest is reported at the top level, all of
+    them under ``all``. bf16 only pays off on CPUs with native bf16 (AVX512-BF16, AMX).
 
     Returns:
         ``images_per_s``, ``latency_ms_single``, ``dtype``, ``channels_last``,
@@ -213,7 +220,12 @@ def bench_infer(
     """
     dev = _setup(threads, device)
     if dtype is None and channels_last is None and compile is None:
-        settings = [("fp32", False, False), ("bf16", True, False), ("bf16", True, True)]
+        settings = [
+            ("fp32", False, False),
+            ("fp32", True, True),
+            ("bf16", True, False),
+            ("bf16", True, True),
+        ]
     else:
         settings = [(dtype or "fp32", bool(channels_last), bool(compile))]
     results = [_infer_one(batch, size, seconds, dev, *s) for s in settings]

@@ -36,6 +36,10 @@ class ModelConfig:
         embedding_dim: feature size; None means the backbone's natural size (8·width).
         id_checkpoint: face-recognition weights loaded into E_id (= N), E_pose,
             E_exp and D; None starts them from random weights.
+        init_checkpoint: an earlier IPD-FER run's ``checkpoints/last.pt`` (every
+            network it shares with this model) or ``model.pt`` export (E_exp +
+            C_exp) loaded after ``id_checkpoint``, before training: the paper's
+            SFEW model is fine-tuned from its RAF-DB one. Classes must match.
         decoder_channels: channels of the decoder's last (full-resolution) stage;
             each coarser stage doubles them, capped at 512 (16 gives 256, 128, 64,
             32, 16; the decoder dominates the step cost, ~4× per doubling).
@@ -50,6 +54,7 @@ class ModelConfig:
     width: int = 64
     embedding_dim: int | None = None
     id_checkpoint: str | None = None
+    init_checkpoint: str | None = None
     decoder_channels: int = 16
     classes: list[str] | None = None
     pose_bins: int = NUM_POSE_BINS
@@ -144,6 +149,13 @@ class DataConfig:
         source: ``synth`` renders procedural faces; any other name (``prepared``,
             ``rafdb``, ``ferplus``, ...) is read from ``root`` by ``facefactors.data``.
         root: dataset folder for non-synthetic sources.
+        fold: test fold of a cross-validated dataset (CK+: samples of split
+            ``all`` with a ``fold``); training uses the other folds. Required for
+            such datasets, ignored (must stay null) for datasets with splits.
+        val_every: validation images held out of training when the dataset has
+            no ``val`` split: every n-th training image (every n-th training
+            subject for cross-validated data); 0 holds none out (the paper's
+            protocol: no validation, the full training split is trained on).
         size: square image size fed to every network (112 or 64; divisible by 16).
         synth_identities: training identities rendered (validation ones included).
         synth_per_identity: images per identity.
@@ -156,6 +168,8 @@ class DataConfig:
 
     source: str = "synth"
     root: str | None = None
+    fold: int | None = None
+    val_every: int = 10
     size: int = 112
     synth_identities: int = 200
     synth_per_identity: int = 40
@@ -209,6 +223,10 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
         if value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {value}.")
     optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
+    if d.val_every < 0:
+        raise ConfigError(f"Config key 'data.val_every' must be at least 0, got {d.val_every}.")
+    if d.fold is not None and d.fold < 0:
+        raise ConfigError(f"Config key 'data.fold' must be at least 0 (or null), got {d.fold}.")
     for key, value in optional.items():
         if value is not None and value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1 (or null), got {value}.")

@@ -21,7 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, pose_bin
-from facefactors.errors import ConfigError, DataError
+from facefactors.errors import ConfigError
 from facefactors.ipd.config import SEVEN_CLASSES, DataConfig
 
 TRAIN_KEYS = ("image", "expression", "pose_bin")
@@ -197,34 +197,25 @@ class RenderedFaces(Dataset):
 
 
 def _real(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
-    """Hook for real datasets: ``facefactors.data`` indexes ``data.root`` by loader name."""
-    from facefactors.data.registry import LOADERS
-
-    if cfg.source not in LOADERS:
-        raise ConfigError(
-            f"Config key 'data.source' is '{cfg.source}'; valid sources: synth, {', '.join(LOADERS)}."
-        )
-    if cfg.root is None:
-        raise ConfigError(
-            f"Config key 'data.root' must name the folder of data.source={cfg.source}."
-        )
-    root = Path(cfg.root).expanduser()
-    if not root.exists():
-        raise DataError(f"Data directory {root} (config key 'data.root') does not exist.")
-    from facefactors.data.registry import load_dataset
+    """A real dataset read by ``facefactors.data``, split by :mod:`facefactors.ipd.splits`."""
     from facefactors.data.torchdata import FaceDataset
+    from facefactors.ipd.splits import real_splits
 
-    index = load_dataset(cfg.source, root)
+    sets = real_splits(cfg)
+    index = sets.index
     if classes is not None and list(classes) != list(index.classes):
         raise ConfigError(
             f"Config key 'model.classes' ({', '.join(classes)}) differs from the classes of "
-            f"{cfg.source} at {root} ({', '.join(index.classes)})."
+            f"{cfg.source} at {cfg.root} ({', '.join(index.classes)})."
         )
-    base = FaceDataset(index, "train", cfg.size)
-    # Every tenth training image (a fixed stride, so the split never depends on a seed).
-    val = list(range(0, len(base), 10))
-    train = [i for i in range(len(base)) if i % 10]
-    return DataBundle(LabelledView(base, train), LabelledView(base, val), list(index.classes))
+    # Labels already follow the model's convention: len(classes) marks CK+'s extra neutral.
+    train = FaceDataset(sets.train, "train", cfg.size)
+    val = FaceDataset(sets.val, "val", cfg.size) if sets.val.samples else []
+    return DataBundle(
+        LabelledView(train, range(len(train))),
+        LabelledView(val, range(len(val))),
+        list(index.classes),
+    )
 
 
 def _generator_fingerprint(settings: str) -> str:

@@ -36,6 +36,7 @@ from facefactors.ipd.grids import sample_grid, save_png
 from facefactors.ipd.model import IPDModel, build_model
 from facefactors.ipd.phases import Batch, Phase, build_phases, run_phase
 from facefactors.ipd.state import read_training_state, restore_training_state, save_training_state
+from facefactors.ipd.warmstart import load_init_checkpoint
 
 
 @dataclass
@@ -260,7 +261,10 @@ def _setup(
     torch.manual_seed(t.seed)
     data = data or build_datasets(cfg.data, cfg.model.classes)
     cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
-    model = build_model(cfg).to(info.device)
+    model = build_model(cfg)
+    if cfg.model.init_checkpoint and state is None:  # a resumed run has its own weights
+        load_init_checkpoint(model, cfg.model.init_checkpoint)
+    model = model.to(info.device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
     phases = build_phases(model, cfg, ddp.wrap_nets(model, info))
