@@ -32,7 +32,7 @@ class DemoConfig:
         train_overrides: overrides applied to every ``<method>_synth_quick`` preset.
     """
 
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    seeds: list[int] = field(default_factory=lambda: [0])
     test_identities: int = 40
     test_per_identity: int = 14
     methods: list[str] = field(default_factory=lambda: list(METHODS))
