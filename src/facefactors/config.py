@@ -180,7 +180,9 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
     return out
 
 
-def load_config(cls: type[T], preset: str | Path | None = None, overrides: list[str] | None = None) -> T:
+def load_config(
+    cls: type[T], preset: str | Path | None = None, overrides: list[str] | None = None
+) -> T:
     """Build config ``cls`` from an optional preset/YAML file plus ``--set`` overrides."""
     data = read_yaml(resolve_preset(preset)) if preset is not None else {}
     return from_dict(cls, apply_overrides(data, overrides))

@@ -114,11 +114,15 @@ class FacePrediction:
     def to_row(self) -> dict[str, Any]:
         """A flat dict with the table columns (``None`` where a value does not apply)."""
         box = self.box if self.box is not None else (None,) * 4
-        row = {
-            "file": self.source,
-            "frame": self.frame,
-            "face": self.face_index,
-            **dict(zip(("x1", "y1", "x2", "y2"), box)),
+        head, tail = self._fields()
+        row = {**head, **dict(zip(("x1", "y1", "x2", "y2"), box)), **tail}
+        row.update({f"p_{c}": p for c, p in self.probabilities.items()})
+        return row
+
+    def _fields(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Scalar columns shared by the table row and the JSON record: (where, what)."""
+        where = {"file": self.source, "frame": self.frame, "face": self.face_index}
+        what = {
             "det_score": self.det_score,
             "yaw": self.yaw,
             "pitch": self.pitch,
@@ -127,24 +131,16 @@ class FacePrediction:
             "label": self.label,
             "score": self.score,
         }
-        row.update({f"p_{c}": p for c, p in self.probabilities.items()})
-        return row
+        return where, what
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-ready dict: box, landmarks and probabilities nested."""
+        where, what = self._fields()
         return {
-            "file": self.source,
-            "frame": self.frame,
-            "face": self.face_index,
+            **where,
             "box": None if self.box is None else list(self.box),
             "landmarks": None if self.landmarks is None else self.landmarks.tolist(),
-            "det_score": self.det_score,
-            "yaw": self.yaw,
-            "pitch": self.pitch,
-            "roll": self.roll,
-            "pose_bin": self.pose_bin,
-            "label": self.label,
-            "score": self.score,
+            **what,
             "probabilities": dict(self.probabilities),
         }
 

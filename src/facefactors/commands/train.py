@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from facefactors.commands.common import add_config_option, add_overrides_option
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -19,21 +21,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "config.yaml, metrics.jsonl, samples/, checkpoints/last.pt (every epoch) and "
         "model.pt (the E_exp + C_exp inference export).",
     )
-    p.add_argument(
-        "--config",
-        default=None,
-        metavar="PRESET",
-        help="preset name (e.g. ipd_synth_quick, id_synth_quick, baseline_synth_quick) or YAML file",
-    )
+    add_config_option(p, "ipd_synth_quick, id_synth_quick, baseline_synth_quick")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a config key, e.g. --set train.epochs=3 (repeatable)",
-    )
+    add_overrides_option(p, "train.epochs=3")
     p.add_argument(
         "--resume",
         action="store_true",
