@@ -232,3 +232,23 @@ def test_ckplus_splits_hold_out_validation_subjects(tmp_path):
     assert sum(s.label == 7 for s in sets.train.samples) == 6
     with pytest.raises(ConfigError, match="data.fold"):
         split_index(index, fold=None, val_every=0)
+
+
+def test_evaluate_command_on_a_prepared_folder(rafdb_run, tmp_path):
+    """`facefactors evaluate --data` scores finished runs on the real test split."""
+    from facefactors.cli import main
+
+    out, prep = rafdb_run
+    argv = ["evaluate", "--out", str(tmp_path / "ev"), "--data", str(prep)]
+    argv += ["--run", f"ipd={out / 'seed0'}", "--run", f"ipd={out / 'seed1'}"]
+    assert main(argv) == 0
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    entry = results["methods"]["ipd"]
+    assert entry["seeds"] == [0, 1]
+    for i, seed in enumerate((0, 1)):  # same predictions as the reproduce driver made
+        rec = json.loads((out / f"seed{seed}" / "test_predictions.json").read_text())
+        assert entry["accuracy"]["per_seed"][i] == pytest.approx(accuracy(rec["pred"], rec["true"]))
+    assert entry["pose_subsets"]["all"]["n"] == 4
+    assert (tmp_path / "ev" / "report.md").is_file()
+    # A run folder without a checkpoint is one clear error, exit 2.
+    assert main(["evaluate", "--out", str(tmp_path / "x"), "--run", f"ipd={tmp_path}"]) == 2

@@ -1,7 +1,11 @@
-"""``facefactors evaluate``: score trained runs on unseen synthetic identities and write a report.
+"""``facefactors evaluate``: score trained runs and write ``results.json`` + ``report.md``.
 
 Each ``--run METHOD=RUN_DIR`` adds one training run (a folder written by
 ``facefactors train``); repeat a method with several folders for several seeds.
+Without ``--data`` the runs are scored on unseen synthetic identities (with the
+leakage and neutral-fidelity measures only ground truth allows); with
+``--data DIR`` on the test split of a real dataset, by default a folder written
+by ``facefactors prepare`` (accuracy, per-class, confusion, pose subsets).
 """
 
 from __future__ import annotations
@@ -20,6 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="a training run folder for METHOD (baseline, id, ipd, ...); repeat for seeds",
     )
     p.add_argument("--out", required=True, help="folder for results.json, report.md, plots/")
+    p.add_argument(
+        "--data", default=None, metavar="DIR",
+        help="evaluate on this real dataset's test split instead of synthetic identities",
+    )  # fmt: skip
+    p.add_argument(
+        "--dataset", default="prepared",
+        help="loader name for --data (default: a `facefactors prepare` folder)",
+    )  # fmt: skip
     p.add_argument("--test-identities", type=int, default=40)
     p.add_argument("--test-per-identity", type=int, default=14)
     p.set_defaults(func=run)
@@ -57,6 +69,12 @@ def run(args: argparse.Namespace) -> int:
 
     runs = parse_runs(args.runs)
     out = Path(args.out)
+    if args.data is not None:
+        from facefactors.experiments.reproduce import evaluate_real
+
+        md = evaluate_real(runs, args.dataset, args.data, out)
+        print(f"wrote {md} and {md.parent / 'results.json'}")
+        return 0
     first = next(iter(next(iter(runs.values())).values()))
     model, ref = load_trained(first)
     d = ref.data

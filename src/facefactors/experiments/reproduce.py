@@ -285,3 +285,39 @@ def reproduce(
     }
     json_path, _ = write_report(out, results)
     return json_path
+
+
+def evaluate_real(
+    runs: dict[str, dict[int, Path]], source: str, root: str | Path, out: str | Path
+) -> Path:
+    """Score trained runs (method → seed → ``last.pt``) on a real dataset's test split.
+
+    Each run's own config decides image size and classes; the data section is
+    replaced by ``source``/``root``. Returns the path of ``report.md``.
+    """
+    from facefactors.config import from_dict
+    from facefactors.evaluation.report import write_report
+    from facefactors.evaluation.schema import SCHEMA_VERSION
+    from facefactors.ipd.state import read_training_state
+
+    out = Path(out)
+    methods, notes, classes = {}, [], None
+    for method, seeds in runs.items():
+        records = []
+        for seed, ckpt in sorted(seeds.items()):
+            cfg = from_dict(IPDConfig, read_training_state(ckpt)["config"])
+            cfg.data.source, cfg.data.root = source, str(root)
+            record = predict_test(cfg, Path(ckpt).parent.parent / "model.pt", real_splits(cfg.data))
+            records.append(record | {"seed": seed, "fold": cfg.data.fold})
+            classes = classes or list(load_real_index(cfg.data).classes)
+        methods[method], method_notes = summarize(records, classes)
+        notes += [f"{method}: {n}" for n in method_notes]
+    results = {
+        "schema": SCHEMA_VERSION,
+        "dataset": {"name": source, "root": str(root), "classes": classes},
+        "settings": {"runs": {m: {str(s): str(p) for s, p in r.items()} for m, r in runs.items()}},
+        "notes": notes,
+        "baseline_method": "baseline" if "baseline" in methods else next(iter(methods)),
+        "methods": methods,
+    }
+    return write_report(out, results)[1]
