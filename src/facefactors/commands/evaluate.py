@@ -79,7 +79,12 @@ def run(args: argparse.Namespace) -> int:
     model, ref = load_trained(first)
     d = ref.data
     test = render_test_set(
-        args.test_identities, args.test_per_identity, d.size, d.synth_seed, list(model.classes)
+        args.test_identities,
+        args.test_per_identity,
+        d.size,
+        d.synth_seed,
+        list(model.classes),
+        intensity=tuple(d.synth_intensity),
     )
     dcfg = DemoConfig(
         seeds=sorted({s for r in runs.values() for s in r}),

@@ -119,7 +119,9 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
 
     classes = classes or list(SEVEN_CLASSES)
     d = ref.data
+    lo, hi = d.synth_intensity
     key = f"test-{dcfg.test_identities}x{dcfg.test_per_identity}-{d.size}px-seed{d.synth_seed}"
+    key += f"-int{lo:g}-{hi:g}"
     test = render_test_set(
         dcfg.test_identities,
         dcfg.test_per_identity,
@@ -127,6 +129,7 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
         d.synth_seed,
         classes,
         cache=out / "cache" / f"{key}-v{MODEL_VERSION}-{len(classes)}cls.pt",
+        intensity=(lo, hi),
     )
     _log(f"test split: {len(test)} faces of {dcfg.test_identities} unseen identities")
     report = evaluate_and_report(out, runs, test, ref, dcfg, timings | {"t0": t0})

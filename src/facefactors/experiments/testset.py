@@ -67,6 +67,7 @@ def render_test_set(
     classes: list[str],
     cache: str | Path | None = None,
     chunk: int = 64,
+    intensity: tuple[float, float] = (0.5, 1.0),
 ) -> SynthTestSet:
     """Render ``SynthFaces(split="test")`` with the given classes (cached if ``cache``).
 
@@ -74,6 +75,7 @@ def render_test_set(
         identities, per_identity, size, seed: as for ``SynthFaces``.
         classes: canonical class names to draw (e.g. the seven basic ones).
         cache: a ``.pt`` file to reuse across runs (keyed by the caller).
+        intensity: expression intensity range, the same as the training data's.
         chunk: faces rendered per batch.
     """
     if cache is not None and Path(cache).is_file():
@@ -87,7 +89,13 @@ def render_test_set(
     if unknown:
         raise ConfigError(f"Unknown expression class '{unknown[0]}'.")
     ds = SynthFaces(
-        "test", identities, per_identity, size, seed, SynthConfig(classes=tuple(classes)), False
+        "test",
+        identities,
+        per_identity,
+        size,
+        seed,
+        SynthConfig(expression_intensity=intensity, classes=tuple(classes)),
+        False,
     )
     parts: dict[str, list[torch.Tensor]] = {}
     for start in tqdm(

@@ -162,6 +162,8 @@ class DataConfig:
         synth_val_identities: training identities held out for validation (never
             the test split: its identities are only for final evaluation).
         synth_seed: seed of the synthetic generator.
+        synth_intensity: range of the expression (AU prototype) intensity: the
+            difficulty knob of the synthetic task, calibrated on validation identities.
         synth_cache: folder where rendered synthetic faces are kept and reused
             across runs (None: render in memory for this run only).
     """
@@ -175,6 +177,7 @@ class DataConfig:
     synth_per_identity: int = 40
     synth_val_identities: int = 20
     synth_seed: int = 0
+    synth_intensity: list[float] = field(default_factory=lambda: [0.5, 1.0])
     synth_cache: str | None = None
 
 
@@ -222,6 +225,11 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
     for key, value in positive.items():
         if value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {value}.")
+    lo_hi = d.synth_intensity
+    if len(lo_hi) != 2 or not 0.0 <= lo_hi[0] <= lo_hi[1]:
+        raise ConfigError(
+            f"Config key 'data.synth_intensity' must be [low, high] with 0 <= low <= high, got {lo_hi}."
+        )
     optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
     if d.val_every < 0:
         raise ConfigError(f"Config key 'data.val_every' must be at least 0, got {d.val_every}.")

@@ -125,7 +125,7 @@ def _synth(cfg: DataConfig, classes: list[str]) -> DataBundle:
         per_identity=cfg.synth_per_identity,
         size=cfg.size,
         seed=cfg.synth_seed,
-        config=SynthConfig(classes=drawn),
+        config=SynthConfig(expression_intensity=tuple(cfg.synth_intensity), classes=drawn),
         maps=False,
     )
     faces = RenderedFaces.load_or_render(base, cfg.synth_cache)
