@@ -90,3 +90,20 @@ def test_checkpoint_refuses_pickled_code(tmp_path):
     torch.save({"obj": Inner()}, path)
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
+
+
+def test_atomic_writes_get_ordinary_permissions(tmp_path):
+    import os
+
+    from facefactors.checkpoint import atomic_write_text
+
+    umask = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "a.pt", {"x": torch.zeros(1)})
+        atomic_write_text(tmp_path / "b.txt", "hi")
+    finally:
+        os.umask(umask)
+    # mkstemp creates 0600 files; a checkpoint or report must be readable like any file.
+    for name in ("a.pt", "b.txt"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.pt", "b.txt"]  # no temp left

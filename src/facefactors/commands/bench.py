@@ -11,6 +11,8 @@ import json
 import sys
 from collections.abc import Callable
 
+from facefactors.commands.common import add_overrides_option
+
 
 def _bench_synth(args: argparse.Namespace) -> dict:
     from facefactors.synth.bench import bench_synth
@@ -36,6 +38,7 @@ def _bench_train(args: argparse.Namespace) -> dict:
     return bench_train(
         batch=args.batch, size=args.size, seconds=args.seconds, threads=args.threads,
         device=args.device, bf16=args.bf16, channels_last=args.channels_last,
+        schedule=args.schedule, overrides=args.overrides,
     )  # fmt: skip
 
 
@@ -74,6 +77,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--channels-last", action="store_true", help="channels_last memory format (bench train)"
     )
+    p.add_argument(
+        "--schedule", choices=("alternating", "joint"), default="alternating",
+        help="IPD-FER step schedule (bench train): Algorithm 1 as written, or one encoder pass",
+    )  # fmt: skip
+    add_overrides_option(p, "model.decoder_channels=8 (bench train; IPD-FER config keys)")
     p.set_defaults(func=run)
 
 

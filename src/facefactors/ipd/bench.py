@@ -106,7 +106,8 @@ def bench_train(
     are ``--set``-style config changes (e.g. ``model.decoder_channels=8``).
 
     Returns:
-        ``baseline_step_s``, ``ipd_step_s`` (medians), ``ratio``, ``ipd_phase_s``
+        ``baseline_step_s``, ``ipd_step_s`` (medians), ``ratio``, ``baseline_gflop``,
+        ``ipd_gflop`` and ``flop_ratio`` (conv/matmul arithmetic per step), ``ipd_phase_s``
         (median seconds per step in E_id and each phase), ``ipd_images_per_s``,
         ``rounds`` and the settings.
     """
@@ -125,6 +126,11 @@ def bench_train(
     base_step, _ = _train_step_fn("baseline", *args)
     ipd_step, phase_s = _train_step_fn("ipd", *args)
     base_step(), ipd_step()  # warm-up
+    out["baseline_gflop"] = _step_gflop(base_step)
+    out["ipd_gflop"] = _step_gflop(ipd_step)
+    # The ratio of arithmetic (conv + matmul FLOPs, forward and backward): the floor
+    # that the time ratio would reach if every network ran at the same efficiency.
+    out["flop_ratio"] = out["ipd_gflop"] / out["baseline_gflop"]
     base_t: list[float] = []
     ipd_t: list[float] = []
     phases: dict[str, list[float]] = {k: [] for k in phase_s}
@@ -142,6 +148,15 @@ def bench_train(
     out["ipd_images_per_s"] = batch / out["ipd_step_s"]
     out["rounds"] = len(ipd_t)
     return out
+
+
+def _step_gflop(step: Callable[[], None]) -> float:
+    """GFLOP (10⁹ multiply-adds counted as 2) of conv/matmul in one training step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return counter.get_total_flops() / 1e9
 
 
 def _once(fn: Callable[[], None]) -> float:
@@ -189,6 +204,7 @@ def _infer_one(
     per_batch = _timeit(run(batch), seconds, warmup=2)
     single = _timeit(run(1), max(seconds / 4, 0.5), min_runs=10, warmup=2)
     return {
+        "backend": "torch",
         "dtype": dtype,
         "channels_last": channels_last,
         "compile": compile,
@@ -206,20 +222,32 @@ def bench_infer(
     dtype: str | None = None,
     channels_last: bool | None = None,
     compile: bool | None = None,
+    onnxruntime: bool | None = None,
 ) -> dict:
     """Throughput and single-image latency of E_exp + C_exp.
 
-    With ``dtype``/``channels_last``/``compile`` left None, four settings are tried
-    (fp32 eager; fp32 + channels_last + compile; bf16 + channels_last; bf16 +
+    With ``dtype``/``channels_last``/``compile`` left None, four torch settings are
+    tried (fp32 eager; fp32 + channels_last + compile; bf16 + channels_last; bf16 +
     channels_last + compile) and the fastest is reported at the top level, all of
     them under ``all``. bf16 only pays off on CPUs with native bf16 (AVX512-BF16, AMX).
 
+    ``onnxruntime`` (default: when no torch setting is given, onnxruntime is
+    installed and the device is the CPU) adds onnxruntime fp32 and static int8
+    (:mod:`facefactors.ipd.bench_ort`) on the same batch, with as many threads as torch.
+
     Returns:
-        ``images_per_s``, ``latency_ms_single``, ``dtype``, ``channels_last``,
-        ``compile``, ``threads``, ``batch``, ``size``, ``device`` and ``all``.
+        ``images_per_s``, ``latency_ms_single``, ``backend``, ``dtype``,
+        ``channels_last``, ``compile`` (of the fastest batched setting),
+        ``best_latency_ms_single`` (of the fastest single-image one), ``threads``,
+        ``batch``, ``size``, ``device``, ``cpu_capability`` and ``all``.
     """
+    from facefactors.ipd.bench_ort import bench_ort, ort_available
+
     dev = _setup(threads, device)
-    if dtype is None and channels_last is None and compile is None:
+    auto = dtype is None and channels_last is None and compile is None
+    if onnxruntime is None:
+        onnxruntime = auto and dev.type == "cpu" and ort_available()
+    if auto:
         settings = [
             ("fp32", False, False),
             ("fp32", True, True),
@@ -229,6 +257,9 @@ def bench_infer(
     else:
         settings = [(dtype or "fp32", bool(channels_last), bool(compile))]
     results = [_infer_one(batch, size, seconds, dev, *s) for s in settings]
+    if onnxruntime:
+        net = _classifier(size, torch.device("cpu"))
+        results += bench_ort(net, batch, seconds, torch.get_num_threads(), _timeit)
     best = max(results, key=lambda r: r["images_per_s"])
     fastest_single = min(r["latency_ms_single"] for r in results)
     common = {"threads": torch.get_num_threads(), "batch": batch, "size": size, "device": str(dev)}
