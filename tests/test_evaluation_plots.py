@@ -11,13 +11,13 @@ from facefactors.errors import DataError
 from facefactors.evaluation.metrics import pose_subset_accuracy
 from facefactors.evaluation.plots import (
     _wrap_title,
-    images_to_uint8,
     plot_confusion_matrix,
     plot_image_grid,
     plot_pose_subsets,
     plot_tsne,
     tsne_embed,
 )
+from facefactors.imaging import to_hwc_uint8
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -79,7 +79,7 @@ def test_image_grid_png(tmp_path, no_pyplot_leak):
 
 def test_images_to_uint8_maps_range():
     x = torch.tensor([-1.0, 0.0, 1.0, 2.0]).view(1, 1, 2, 2)
-    out = images_to_uint8(x)
+    out = to_hwc_uint8(x)
     assert out.shape == (1, 2, 2, 3) and out.dtype == np.uint8
     np.testing.assert_array_equal(out[0, :, :, 0], [[0, 128], [255, 255]])
 

@@ -14,8 +14,9 @@ from PIL import Image
 from facefactors.checkpoint import load_checkpoint
 from facefactors.config import from_dict
 from facefactors.errors import ConfigError, DataError, FaceFactorsError, NonFiniteLossError
+from facefactors.imaging import from_uint8, to_uint8
 from facefactors.nets import create_backbone
-from facefactors.recognition.data import CachedIdentities, IdentityFolder, from_uint8, to_uint8
+from facefactors.recognition.data import CachedIdentities, IdentityFolder
 from facefactors.recognition.margin import MarginHead, arcface_logits, cosface_logits
 from facefactors.recognition.train import PretrainConfig, build_data, pretrain
 from facefactors.recognition.verify import (

@@ -20,6 +20,7 @@ import numpy as np
 from facefactors.checkpoint import atomic_write_bytes
 from facefactors.errors import DataError
 from facefactors.evaluation.metrics import as_label_array
+from facefactors.imaging import to_hwc_uint8
 
 
 def _new_figure(width: float, height: float):
@@ -157,15 +158,6 @@ def plot_tsne(
     return _save(fig, path)
 
 
-def images_to_uint8(x: Any) -> np.ndarray:
-    """Turn images in [-1, 1], shape (B, 3, H, W) (or (B, 1, H, W)), into uint8 (B, H, W, 3)."""
-    arr = np.asarray(x.detach().float().cpu() if hasattr(x, "detach") else x, dtype=np.float32)
-    if arr.ndim != 4 or arr.shape[1] not in (1, 3):
-        raise DataError(f"Images must have shape (B, 3, H, W) or (B, 1, H, W), got {arr.shape}.")
-    arr = np.clip((arr + 1.0) * 127.5 + 0.5, 0, 255).astype(np.uint8).transpose(0, 2, 3, 1)
-    return np.repeat(arr, 3, axis=3) if arr.shape[3] == 1 else arr
-
-
 def _wrap_title(title: str, width: int = 14) -> str:
     """Break a long column title after '+' or spaces so neighbouring titles do not overlap."""
     parts = re.findall(r"[^+ ]+[+ ]?", title) or [title]
@@ -199,7 +191,7 @@ def plot_image_grid(
     """
     if len(columns) == 0 or len(columns) != len(titles):
         raise DataError(f"Image grid got {len(columns)} columns and {len(titles)} titles.")
-    imgs = [images_to_uint8(c) for c in columns]
+    imgs = [to_hwc_uint8(c) for c in columns]
     rows = min(min(a.shape[0] for a in imgs), max_rows)
     if rows == 0:
         raise DataError("Image grid got empty image batches.")

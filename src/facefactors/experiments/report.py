@@ -15,7 +15,8 @@ import torch
 
 from facefactors.config import to_dict
 from facefactors.experiments.synth_eval import evaluate_method
-from facefactors.experiments.testset import SynthTestSet, from_uint8
+from facefactors.experiments.testset import SynthTestSet
+from facefactors.imaging import from_uint8
 
 GRID_ROWS = 8
 

@@ -19,7 +19,8 @@ import torch
 
 from facefactors.config import from_dict
 from facefactors.constants import CANONICAL_CLASSES
-from facefactors.experiments.testset import SynthTestSet, from_uint8
+from facefactors.experiments.testset import SynthTestSet
+from facefactors.imaging import from_uint8
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.model import IPDModel, build_model
 from facefactors.ipd.state import read_training_state

@@ -18,18 +18,9 @@ import torch
 from facefactors.checkpoint import load_checkpoint, save_checkpoint
 from facefactors.constants import CANONICAL_CLASSES
 from facefactors.errors import ConfigError
+from facefactors.imaging import to_uint8
 
 IMAGE_KEYS = ("image", "neutral", "frontal_neutral")
-
-
-def to_uint8(x: torch.Tensor) -> torch.Tensor:
-    """(B, 3, H, W) in [-1, 1] → uint8 (like a decoded photo)."""
-    return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def from_uint8(x: torch.Tensor) -> torch.Tensor:
-    """uint8 (B, 3, H, W) → float32 in [-1, 1]."""
-    return x.float() / 127.5 - 1.0
 
 
 @dataclass

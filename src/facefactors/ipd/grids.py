@@ -12,13 +12,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facefactors.imaging import to_hwc_uint8
 from facefactors.ipd.model import IPDModel
-
-
-def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """(N, 3, H, W) in [-1, 1] → (N, H, W, 3) uint8."""
-    x = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round()
-    return x.to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:
@@ -26,7 +21,7 @@ def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:
 
     Row r holds sample r of every column, with ``pad`` white pixels between cells.
     """
-    cols = [to_uint8(c) for c in columns]
+    cols = [to_hwc_uint8(c) for c in columns]
     n, h, w, _ = cols[0].shape
     grid = np.full((n * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
     for j, col in enumerate(cols):

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset
 
 from facefactors.data.io import is_image_name, load_image_rgb, to_tensor
 from facefactors.errors import DataError
+from facefactors.imaging import from_uint8, to_uint8
 
 
 def list_identities(root: str | os.PathLike) -> dict[str, list[Path]]:
@@ -97,16 +98,6 @@ class IdentityFolder(Dataset):
             "image": to_tensor(load_image_rgb(self.files[i]), self.size),
             "identity": int(self.labels[i]),
         }
-
-
-def to_uint8(images: torch.Tensor) -> torch.Tensor:
-    """(..., 3, H, W) float images in [-1, 1] → uint8 in [0, 255] (the inverse of the normalisation)."""
-    return ((images.float().clamp(-1, 1) * 0.5 + 0.5) * 255.0).round().to(torch.uint8)
-
-
-def from_uint8(images: torch.Tensor) -> torch.Tensor:
-    """uint8 images → float32 ``(x / 255 − 0.5) / 0.5`` in [-1, 1]."""
-    return (images.float() / 255.0 - 0.5) / 0.5
 
 
 class CachedIdentities(Dataset):

@@ -140,7 +140,7 @@ def embed(
     Returns:
         (N, D) float32 unit vectors on the CPU.
     """
-    from facefactors.recognition.data import from_uint8
+    from facefactors.imaging import from_uint8
 
     was_training = model.training
     model.eval()

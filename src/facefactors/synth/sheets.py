@@ -8,6 +8,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from facefactors.constants import CANONICAL_CLASSES
+from facefactors.imaging import to_hwc_uint8
 from facefactors.synth import expression as E
 from facefactors.synth import sampling as SM
 from facefactors.synth.dataset import default_light, exp_from_au, identity_coeffs
@@ -24,12 +25,6 @@ LIGHTINGS = (
     ("below", 0.35, [(0.0, -35.0, (0.8, 0.8, 0.8))]),
     ("warm+cool", 0.3, [(-50.0, 25.0, (0.85, 0.6, 0.35)), (60.0, 10.0, (0.25, 0.4, 0.75))]),
 )
-
-
-def _to_uint8(images) -> np.ndarray:
-    """(N, 3, H, W) tensors in [-1, 1] -> (N, H, W, 3) uint8."""
-    arr = images.permute(0, 2, 3, 1).numpy()
-    return np.clip(np.rint((arr + 1.0) * 127.5), 0, 255).astype(np.uint8)
 
 
 def _tile(tiles: np.ndarray, cols: int, labels: list[str] | None = None) -> np.ndarray:
@@ -82,7 +77,7 @@ def expressions_sheet(identities: list[int], size: int, seed: int) -> np.ndarray
     f = _factors(idc, np.tile(np.stack(exps), (len(identities), 1)), np.zeros(len(idc)),
                  default_light(), _background())  # fmt: skip
     images = render_batch(f, size, neutral=False, frontal=False, maps=False)["image"]
-    return _tile(_to_uint8(images), k, list(CANONICAL_CLASSES))
+    return _tile(to_hwc_uint8(images), k, list(CANONICAL_CLASSES))
 
 
 def yaw_sheet(identity: int, size: int, seed: int) -> np.ndarray:
@@ -91,7 +86,7 @@ def yaw_sheet(identity: int, size: int, seed: int) -> np.ndarray:
     f = _factors(identity_coeffs(seed, identity), np.zeros((n, 2 * E.NUM_AUS)), YAW_SWEEP,
                  default_light(), _background())  # fmt: skip
     images = render_batch(f, size, neutral=False, frontal=False, maps=False)["image"]
-    return _tile(_to_uint8(images), n, [f"yaw {y:+d}" for y in YAW_SWEEP])
+    return _tile(to_hwc_uint8(images), n, [f"yaw {y:+d}" for y in YAW_SWEEP])
 
 
 def lighting_sheet(identity: int, size: int, seed: int) -> np.ndarray:
@@ -109,7 +104,7 @@ def lighting_sheet(identity: int, size: int, seed: int) -> np.ndarray:
     exp = np.tile(exp_from_au({6: 0.4, 12: 0.5}), (n, 1))
     f = _factors(identity_coeffs(seed, identity), exp, np.zeros(n), sh, _background())
     images = render_batch(f, size, neutral=False, frontal=False, maps=False)["image"]
-    return _tile(_to_uint8(images), n, [name for name, _, _ in LIGHTINGS])
+    return _tile(to_hwc_uint8(images), n, [name for name, _, _ in LIGHTINGS])
 
 
 def write_contact_sheets(
