@@ -34,6 +34,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert m["seeds"] == [0, 1] and len(m["accuracy"]["per_seed"]) == 2
         assert set(m["leakage"]) == {"identity", "pose_bin"}
         assert ("neutral_fidelity" in m) == (name != "baseline")  # the baseline has no decoder
+    # The quick presets train ID-FER and IPD-FER with the joint schedule, and say so.
+    schedules = {n: m["training"]["schedule"] for n, m in results["methods"].items()}
+    assert schedules == {"baseline": "single phase", "id": "joint", "ipd": "joint"}
     report = (out / "report.md").read_text()
     for section in ("Overall accuracy", "Accuracy by head pose", "Leakage", "Neutral-face"):
         assert section in report

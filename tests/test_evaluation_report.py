@@ -118,3 +118,12 @@ def test_write_refuses_invalid_and_load_names_the_file(tmp_path):
     bad.write_text("{not json", encoding="utf-8")
     with pytest.raises(DataError, match="broken.json"):
         load_results(bad)
+
+
+def test_training_schedule_columns_appear_when_recorded(tmp_path):
+    r = _results()
+    r["methods"]["ipd"]["training"] = {"schedule": "joint", "epochs": 5, "batch_size": 32}
+    md = render_report_md(r)
+    assert "| Method | Schedule | Epochs | Seeds | Accuracy (%) |" in md
+    assert "| ipd | joint | 5 | 2 | 100.00 (95.00±7.07) |" in md
+    assert "| baseline | – | – | 2 |" in md  # no training record: dashes

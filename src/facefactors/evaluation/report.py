@@ -57,10 +57,14 @@ def _baseline(results: Mapping[str, Any]) -> str | None:
 
 def _overall(methods: Mapping[str, Any]) -> list[str]:
     rows = []
+    trained = any("training" in m for m in methods.values())  # schedule/epochs columns
     for name, m in methods.items():
+        tr = m.get("training", {})
+        how = [tr.get("schedule", _DASH), str(tr.get("epochs", _DASH))] if trained else []
         rows.append(
             [
                 name,
+                *how,
                 str(len(m["seeds"])),
                 fmt_best_mean_std(m["accuracy"]),
                 fmt_best_mean_std(m["mean_class_accuracy"])
@@ -69,7 +73,8 @@ def _overall(methods: Mapping[str, Any]) -> list[str]:
                 fmt_best_mean_std(m["f1_macro"]) if "f1_macro" in m else _DASH,
             ]
         )
-    header = ["Method", "Seeds", "Accuracy (%)", "Mean class acc. (%)", "F1 macro (%)"]
+    header = ["Method", *(["Schedule", "Epochs"] if trained else []), "Seeds", "Accuracy (%)"]
+    header += ["Mean class acc. (%)", "F1 macro (%)"]
     return [
         "## Overall accuracy",
         "",

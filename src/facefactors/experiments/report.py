@@ -52,7 +52,15 @@ def _notes(ref_cfg: Any, pretrain_info: dict, dcfg: Any) -> list[str]:
         (
             f"Quick CPU preset, smaller than the paper: {d.size}x{d.size} px faces (paper: 112), "
             f"ResNet-18 encoders/D at width {m.width} (paper: 64, i.e. 512-d), decoder base "
-            f"{m.decoder_channels} channels, {t.epochs} epochs (paper: 30), lr {t.lr}."
+            f"{m.decoder_channels} channels, {t.epochs} epochs (paper: 30), lr {t.lr}. "
+            f"Expression intensity drawn from {d.synth_intensity} (the difficulty knob, "
+            "calibrated on validation identities of the training split)."
+        ),
+        (
+            "Schedule: 'alternating' is Algorithm 1 as written (three phases per batch, each "
+            "with its own Adam); 'joint' updates D first, then takes one Adam step of E_pose, "
+            "E_exp, C_p, C_exp and G_dec on L_c + β1 L_cos + L'_G + β2 L_conf from a single "
+            "encoder pass (Eq. 12; each network still gets only its own terms)."
         ),
         (
             f"Synthetic data: {d.synth_identities} train identities x {d.synth_per_identity} "

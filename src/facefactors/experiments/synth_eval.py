@@ -95,9 +95,9 @@ def evaluate_method(
     from facefactors.evaluation.probes import group_split_probe
     from facefactors.evaluation.schema import method_entry
 
-    outputs, models, classes = {}, {}, None
+    outputs, models, classes, cfg = {}, {}, None, None
     for seed, path in sorted(runs.items()):
-        model, _ = load_trained(path)
+        model, cfg = load_trained(path)
         classes = list(model.classes)
         outputs[seed], models[seed] = collect(model, test), model
     true = test_labels(test, classes)
@@ -110,6 +110,10 @@ def evaluate_method(
         classes,
         yaw_deg=test.yaw.numpy(),
     )
+    t = cfg.train
+    # The baseline has one phase; the others run Algorithm 1 (alternating) or its joint form.
+    schedule = "single phase" if cfg.model.variant == "baseline" else t.schedule
+    entry["training"] = {"schedule": schedule, "epochs": t.epochs, "batch_size": t.batch_size}
     rs = entry["report_seed"]
     o = outputs[rs]
     ids, bins = test.identity.numpy(), test.pose_bin.numpy()
