@@ -110,9 +110,9 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
     timings["train_s"] = time.perf_counter() - tick
 
     tick = time.perf_counter()
-    ref = method_config(
-        dcfg.methods[0], dcfg.seeds[0], backbone, out / "cache", dcfg.train_overrides
-    )
+    # The report's settings table shows the main method's config (IPD-FER when trained).
+    main = "ipd" if "ipd" in dcfg.methods else dcfg.methods[0]
+    ref = method_config(main, dcfg.seeds[0], backbone, out / "cache", dcfg.train_overrides)
     classes = list(ref.model.classes) if ref.model.classes else None
     from facefactors.ipd.config import SEVEN_CLASSES
     from facefactors.synth import MODEL_VERSION
