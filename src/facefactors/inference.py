@@ -2,7 +2,9 @@
 
 :class:`ExpressionRecognizer` wraps a trained E_exp + C_exp
 (:class:`~facefactors.ipd.export.ExpressionClassifier`) and the face pipeline
-(MTCNN, 5-point alignment, landmark head pose). ``predict`` accepts paths, RGB
+(MTCNN, 5-point alignment, landmark head pose); an exported ``.onnx`` model
+(:class:`~facefactors.onnx_model.OnnxExpressionClassifier`, onnxruntime on the
+CPU) can take the classifier's place. ``predict`` accepts paths, RGB
 uint8 arrays, PIL images or already aligned tensors and returns
 :class:`~facefactors.predictions.Predictions` (a list of
 :class:`~facefactors.predictions.FacePrediction` with ``to_dataframe``,
@@ -34,6 +36,7 @@ from facefactors.predictions import FacePrediction, Predictions
 if TYPE_CHECKING:
     from facefactors.faces.pipeline import Face, FacePipeline
     from facefactors.ipd.export import ExpressionClassifier
+    from facefactors.onnx_model import OnnxExpressionClassifier
     from facefactors.tracking import FaceTracker
 
 
@@ -72,7 +75,7 @@ class ExpressionRecognizer:
 
     Args:
         classifier: E_exp + C_exp; it is moved to ``device`` (channels-last on CPU)
-            and put in eval mode.
+            and put in eval mode. An ONNX classifier only accepts the CPU.
         device: torch device for the classifier and MTCNN.
         weights_dir: MTCNN weight folder (``None``: the cache folder).
         min_face_size: MTCNN's smallest face in pixels.
@@ -82,7 +85,7 @@ class ExpressionRecognizer:
 
     def __init__(
         self,
-        classifier: ExpressionClassifier,
+        classifier: ExpressionClassifier | OnnxExpressionClassifier,
         device: str | torch.device = "cpu",
         weights_dir: str | os.PathLike | None = None,
         min_face_size: float = 20,
@@ -109,10 +112,16 @@ class ExpressionRecognizer:
         min_face_size: float = 20,
         **kwargs: Any,
     ) -> ExpressionRecognizer:
-        """Load an exported ``model.pt`` or a training checkpoint (see ``load_expression_model``).
+        """Load an exported ``model.pt``, a training ``last.pt`` or an exported ``.onnx``.
+
+        See :func:`~facefactors.ipd.export.load_expression_model`. An ``.onnx`` file
+        (fp32 or int8, from ``facefactors export``) runs in onnxruntime on the CPU:
+        a ``device`` other than ``"cpu"`` is refused.
 
         Raises:
             CheckpointError: the file is missing, truncated or not an expression model.
+            FaceFactorsError: an ``.onnx`` file with a non-CPU ``device``, or without
+                onnx/onnxruntime installed.
         """
         from facefactors.ipd.export import load_expression_model
 

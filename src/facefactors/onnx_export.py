@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from facefactors.errors import FaceFactorsError
+from facefactors.errors import CheckpointError, FaceFactorsError
 
 if TYPE_CHECKING:
     from facefactors.ipd.export import ExpressionClassifier
@@ -160,13 +160,18 @@ def export_checkpoint(
         ``{"onnx", "classes", "input_size", "opset", "batch_sizes", "max_abs_diff"}``.
 
     Raises:
-        CheckpointError: the checkpoint is missing or not an expression model.
+        CheckpointError: the checkpoint is missing, not an expression model or an .onnx file.
         FaceFactorsError: onnx/onnxruntime are not installed.
     """
-    from facefactors.ipd.export import load_expression_model
+    from facefactors.ipd.export import ExpressionClassifier, load_expression_model
 
     require_onnx()  # before loading anything, so a missing extra fails fast
     model = load_expression_model(checkpoint)
+    if not isinstance(model, ExpressionClassifier):  # an .onnx file: nothing to export
+        raise CheckpointError(
+            f"Checkpoint {checkpoint} is already an ONNX model; export needs the torch "
+            "checkpoint (model.pt or last.pt)."
+        )
     path = export_onnx(model, onnx_path, opset=opset)
     return {
         "onnx": str(path),

@@ -22,19 +22,7 @@ import numpy as np
 import torch
 
 from facefactors.errors import ConfigError
-from facefactors.faces.mtcnn import (
-    MTCNN,
-    crop_and_resize,
-    mirror_points,
-    normalize,
-    regress_boxes,
-    square_boxes,
-)
-from facefactors.faces.nms import nms
-
-# O-Net's final NMS in MTCNN uses the "min" overlap at 0.7; tracks that converge on
-# the same face are merged the same way.
-_TRACK_NMS = 0.7
+from facefactors.faces.mtcnn import MTCNN, integer_boxes, square_boxes
 
 
 @torch.inference_mode()
@@ -57,32 +45,14 @@ def refine_with_onet(
     empty = np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32)
     if len(boxes) == 0:
         return empty
-    sq = square_boxes(torch.as_tensor(np.asarray(boxes)[:, :4], dtype=torch.float32)).round()
-    sq[:, 2:4] = torch.maximum(sq[:, 2:4], sq[:, 0:2] + 1)
-    crops = crop_and_resize(
-        image[None], np.zeros(len(sq), np.int64), sq.numpy().astype(np.int64), 48
-    )
-    x = normalize(torch.from_numpy(crops).to(mtcnn.device).permute(0, 3, 1, 2).float())
-    prob, reg, pts = mtcnn.onet(x)
-    if mtcnn.mirror_landmarks:
-        pts = (pts + mirror_points(mtcnn.onet(x.flip(3))[2])) / 2
-    sq = sq.to(prob.device)
-    keep = prob >= mtcnn.thresholds[2]
-    sq, prob, reg, pts = sq[keep], prob[keep], reg[keep], pts[keep]
-    if sq.shape[0] == 0:
+    prev = torch.as_tensor(np.asarray(boxes)[:, :4], dtype=torch.float32, device=mtcnn.device)
+    sq = integer_boxes(square_boxes(prev))
+    img = torch.zeros(len(sq), dtype=torch.long, device=mtcnn.device)
+    _img, new_boxes, prob, landmarks = mtcnn.onet_stage(image[None], img, sq)
+    if prob.shape[0] == 0:
         return empty
-    wh = sq[:, 2:4] - sq[:, 0:2]
-    landmarks = torch.stack(
-        [
-            sq[:, None, 0] + wh[:, None, 0] * pts[:, :5],
-            sq[:, None, 1] + wh[:, None, 1] * pts[:, 5:],
-        ],
-        dim=2,
-    )
-    new_boxes = regress_boxes(sq, reg)
-    order = nms(new_boxes, prob, _TRACK_NMS, mode="min")
-    rows = torch.cat([new_boxes[order], prob[order, None]], dim=1)
-    return rows.float().cpu().numpy(), landmarks[order].float().cpu().numpy()
+    rows = torch.cat([new_boxes, prob[:, None]], dim=1)
+    return rows.float().cpu().numpy(), landmarks.float().cpu().numpy()
 
 
 class FaceTracker:

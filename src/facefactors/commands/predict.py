@@ -26,7 +26,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="INPUT",
         help="image files, folders (searched recursively) or videos (.mp4 .avi .mov .mkv .webm)",
     )
-    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="model.pt or last.pt")
+    p.add_argument(
+        "--checkpoint",
+        required=True,
+        metavar="CKPT",
+        help="model.pt, a training last.pt, or an .onnx file of `facefactors export` "
+        "(fp32 or --int8; needs facefactors[onnx], runs on the CPU only)",
+    )
     p.add_argument("--out", required=True, metavar="FILE", help="results.csv or results.json")
     p.add_argument(
         "--every", type=int, default=1, metavar="N", help="video: process every N-th frame"

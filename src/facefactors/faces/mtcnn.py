@@ -227,10 +227,32 @@ class MTCNN:
         keep = prob >= self.thresholds[1]
         img, boxes, prob, reg = img[keep], boxes[keep], prob[keep], reg[keep]
         keep = batched_nms(boxes, prob, img, _NMS_RNET)
-        img, boxes = img[keep], _integer_boxes(square_boxes(regress_boxes(boxes[keep], reg[keep])))
+        img, boxes = img[keep], integer_boxes(square_boxes(regress_boxes(boxes[keep], reg[keep])))
         if img.numel() == 0:
             return empty
 
+        img, boxes, prob, landmarks = self.onet_stage(images, img, boxes)
+
+        rows = torch.cat([boxes, prob[:, None]], dim=1).float().cpu().numpy()
+        lms = landmarks.float().cpu().numpy()
+        img_np = img.cpu().numpy()
+        return [(rows[img_np == i], lms[img_np == i]) for i in range(b)]
+
+    def onet_stage(
+        self, images: np.ndarray, img: torch.Tensor, boxes: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The cascade's last stage: O-Net on square integer boxes (face tracking reuses it).
+
+        Args:
+            images: (B, H, W, 3) uint8 images of one size.
+            img: (N,) int64 image index of each box, on the detector's device.
+            boxes: (N, 4) square boxes on whole pixels (see :func:`integer_boxes`).
+
+        Returns:
+            ``(img, boxes, prob, landmarks)`` of the M faces O-Net keeps: (M,), (M, 4)
+            regressed boxes, (M,) scores and (M, 5, 2) landmarks in image pixels, by
+            decreasing score after the per-image "min" NMS.
+        """
         crops = self._crops(images, img, boxes, 48)
         prob, reg, pts = self.onet(crops)
         keep = prob >= self.thresholds[2]
@@ -248,12 +270,7 @@ class MTCNN:
         )
         boxes = regress_boxes(boxes, reg)
         keep = batched_nms(boxes, prob, img, _NMS_ONET, mode="min")
-        img, boxes, prob, landmarks = img[keep], boxes[keep], prob[keep], landmarks[keep]
-
-        rows = torch.cat([boxes, prob[:, None]], dim=1).float().cpu().numpy()
-        lms = landmarks.float().cpu().numpy()
-        img_np = img.cpu().numpy()
-        return [(rows[img_np == i], lms[img_np == i]) for i in range(b)]
+        return img[keep], boxes[keep], prob[keep], landmarks[keep]
 
     def _stage_pnet(self, images: np.ndarray) -> torch.Tensor:
         """P-Net over the pyramid; (K, 5) rows ``[image, x1, y1, x2, y2]`` of squared boxes."""
@@ -268,7 +285,7 @@ class MTCNN:
             per_scale.append(c[batched_nms(c[:, 1:5], c[:, 5], c[:, 0], _NMS_PNET_SCALE)])
         c = torch.cat(per_scale) if per_scale else torch.zeros(0, 10, device=self.device)
         c = c[batched_nms(c[:, 1:5], c[:, 5], c[:, 0], _NMS_PNET_ALL)]
-        boxes = _integer_boxes(square_boxes(regress_boxes(c[:, 1:5], c[:, 6:10])))
+        boxes = integer_boxes(square_boxes(regress_boxes(c[:, 1:5], c[:, 6:10])))
         return torch.cat([c[:, :1], boxes], dim=1)
 
     def _to_tensor(self, images: np.ndarray) -> torch.Tensor:
@@ -289,7 +306,7 @@ class MTCNN:
         return normalize(self._to_tensor(crops))
 
 
-def _integer_boxes(boxes: torch.Tensor) -> torch.Tensor:
+def integer_boxes(boxes: torch.Tensor) -> torch.Tensor:
     """Round boxes to whole pixels (at least 1 px wide), the grid the crops are cut on."""
     r = boxes.round()
     r[:, 2:4] = torch.maximum(r[:, 2:4], r[:, 0:2] + 1)

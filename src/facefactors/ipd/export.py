@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -19,6 +19,9 @@ from facefactors.config import to_dict
 from facefactors.errors import CheckpointError
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.model import IPDModel
+
+if TYPE_CHECKING:
+    from facefactors.onnx_model import OnnxExpressionClassifier
 
 TRAIN_FORMAT = "facefactors.ipd.train/1"
 
@@ -109,12 +112,23 @@ class ExpressionClassifier(nn.Module):
         return cls(backbone, head, state["classes"], b["input_size"]).eval()
 
 
-def load_expression_model(path: str | Path) -> ExpressionClassifier:
-    """Load E_exp + C_exp from a ``model.pt`` export or a training ``last.pt``.
+def load_expression_model(path: str | Path) -> ExpressionClassifier | OnnxExpressionClassifier:
+    """Load E_exp + C_exp from a ``model.pt`` export, a training ``last.pt`` or a ``.onnx`` file.
+
+    A path ending in ``.onnx`` (an fp32 or int8 file of ``facefactors export``)
+    opens an onnxruntime CPU session: an
+    :class:`~facefactors.onnx_model.OnnxExpressionClassifier` with the same
+    ``classes``, ``input_size`` and ``forward`` (logits), but no ``features`` and
+    no device but the CPU. onnxruntime is only imported for such a path.
 
     Raises:
         CheckpointError: unreadable, truncated or of another kind.
+        FaceFactorsError: a ``.onnx`` path without onnx/onnxruntime installed.
     """
+    if Path(path).suffix.lower() == ".onnx":
+        from facefactors.onnx_model import load_onnx_classifier
+
+        return load_onnx_classifier(path)
     state = load_checkpoint(path)
     if state.get("format") == TRAIN_FORMAT:
         state = _from_training_state(state)
