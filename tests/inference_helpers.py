@@ -64,3 +64,24 @@ def run_cli(argv: list[str]) -> int:
     missing = [m.register for m in (predict, export) if m.register not in COMMANDS]
     with mock.patch.object(cli, "COMMANDS", [*COMMANDS, *missing]):
         return cli.main(argv)
+
+
+def tiny_onnx_models(folder: Path, seed: int = 5, calibration: int = 64) -> dict:
+    """A tiny checkpoint, its fp32 ONNX export and an int8 copy, written into ``folder``.
+
+    The int8 model is calibrated on ``calibration`` synthetic faces of generator
+    seed 0; the returned ``held_out`` faces (seed 1, other identities) were not used.
+
+    Returns:
+        ``{"ckpt", "fp32", "int8", "calibration", "held_out"}`` (paths and (N, 3, S, S) arrays).
+    """
+    from facefactors.ipd.export import load_expression_model
+    from facefactors.onnx_export import export_onnx
+    from facefactors.onnx_quant import quantize_onnx, synthetic_calibration
+
+    ckpt = save_tiny_checkpoint(folder / "model.pt", seed=seed)
+    fp32 = export_onnx(load_expression_model(ckpt), folder / "model.onnx")
+    faces = synthetic_calibration(SIZE, calibration, seed=0)
+    int8 = quantize_onnx(fp32, folder / "model.int8.onnx", faces)
+    held_out = synthetic_calibration(SIZE, calibration, seed=1)
+    return {"ckpt": ckpt, "fp32": fp32, "int8": int8, "calibration": faces, "held_out": held_out}

@@ -20,14 +20,6 @@ from facefactors.prepare.progress import read_progress
 FRONTAL_YAW_DEG = 15.0
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Measured: MTCNN on a 160 px image took 0.05 s on one thread, 0.4 s on two busy cores.
-    import torch
-
-    torch.set_num_threads(1)
-
-
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEFACTORS_HOME", str(tmp_path / "empty-home"))

@@ -17,11 +17,6 @@ from inference_helpers import SIZE, run_cli, save_tiny_checkpoint
 pytest.importorskip("onnxruntime", reason="the optional extra facefactors[onnx]")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     """A tiny model exported once through the CLI; (checkpoint, onnx path, printed line)."""

@@ -29,11 +29,6 @@ _Z = sum(math.exp(b) for b in BIAS)
 EXPECTED = {c: math.exp(b) / _Z for c, b in zip(SEVEN_CLASSES, BIAS)}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
-
-
 @pytest.fixture
 def no_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEFACTORS_HOME", str(tmp_path / "empty-home"))

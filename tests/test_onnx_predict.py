@@ -16,28 +16,15 @@ from facefactors.faces import samples
 from facefactors.inference import ExpressionRecognizer
 from facefactors.ipd.config import SEVEN_CLASSES
 from facefactors.ipd.export import load_expression_model
-from inference_helpers import SIZE, run_cli, save_tiny_checkpoint
+from inference_helpers import SIZE, run_cli, tiny_onnx_models
 
 pytest.importorskip("onnxruntime", reason="the optional extra facefactors[onnx]")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """One tiny checkpoint, its fp32 export and int8 copy (64 calibration faces)."""
-    from facefactors.onnx_export import export_onnx
-    from facefactors.onnx_quant import quantize_onnx, synthetic_calibration
-
-    torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("onnx-predict")
-    ckpt = save_tiny_checkpoint(folder / "model.pt", seed=5)
-    fp32 = export_onnx(load_expression_model(ckpt), folder / "model.onnx")
-    int8 = quantize_onnx(fp32, folder / "model.int8.onnx", synthetic_calibration(SIZE, 64, 0))
-    return {"ckpt": ckpt, "fp32": fp32, "int8": int8}
+    return tiny_onnx_models(tmp_path_factory.mktemp("onnx-predict"))
 
 
 def _batch(b: int, seed: int) -> torch.Tensor:

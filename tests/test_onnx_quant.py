@@ -11,32 +11,15 @@ import torch
 
 from facefactors.errors import FaceFactorsError
 from facefactors.ipd.config import SEVEN_CLASSES
-from facefactors.ipd.export import ExpressionClassifier
-from inference_helpers import SIZE, run_cli, save_tiny_checkpoint, tiny_model
+from inference_helpers import SIZE, run_cli, save_tiny_checkpoint, tiny_onnx_models
 
 pytest.importorskip("onnxruntime", reason="the optional extra facefactors[onnx]")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """A tiny fp32 export, its int8 copy (64 calibration faces) and 64 held-out faces."""
-    from facefactors.onnx_export import export_onnx
-    from facefactors.onnx_quant import quantize_onnx, synthetic_calibration
-
-    torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("quant")
-    model, _cfg = tiny_model(seed=5)
-    net = ExpressionClassifier(model.e_exp, model.c_exp, model.classes, SIZE).eval()
-    fp32 = export_onnx(net, folder / "model.onnx")
-    calibration = synthetic_calibration(SIZE, 64, seed=0)
-    int8 = quantize_onnx(fp32, folder / "model.int8.onnx", calibration)
-    held_out = synthetic_calibration(SIZE, 64, seed=1)
-    return {"fp32": fp32, "int8": int8, "calibration": calibration, "held_out": held_out}
+    return tiny_onnx_models(tmp_path_factory.mktemp("quant"))
 
 
 def test_synthetic_calibration_is_faces_in_range(models):

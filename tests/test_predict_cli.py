@@ -16,7 +16,6 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from PIL import Image
 
 from facefactors.faces import samples
@@ -25,11 +24,6 @@ from facefactors.predictions import BASE_COLUMNS
 from inference_helpers import run_cli, save_tiny_checkpoint
 
 COLUMNS = [*BASE_COLUMNS, *(f"p_{c}" for c in SEVEN_CLASSES)]
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,6 @@ from facefactors.prepare.progress import read_progress
 from facefactors.prepare.runner import PrepareOptions, merge_outputs, prepare_dataset
 from prepare_helpers import (  # noqa: F401  (fixtures are used by name)
     FRONTAL_YAW_DEG,
-    _one_thread,
     blank_image,
     check_pose_matches_landmarks,
     no_weights,

@@ -21,7 +21,6 @@ from facefactors.prepare.process import five_point_landmarks
 from facefactors.prepare.progress import Shard, read_progress
 from prepare_helpers import (  # noqa: F401  (fixtures are used by name)
     FRONTAL_YAW_DEG,
-    _one_thread,
     blank_image,
     check_pose_matches_landmarks,
     no_weights,

@@ -26,17 +26,6 @@ from facefactors.recognition.verify import (
     verification_metrics,
 )
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny models gain nothing from a second thread, and on a shared 2-core machine
-    # OpenMP spinning made a width-4 step ~50x slower with 2 threads than with 1.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------- margin heads
 
 
