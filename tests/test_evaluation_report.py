@@ -127,3 +127,35 @@ def test_training_schedule_columns_appear_when_recorded(tmp_path):
     assert "| Method | Schedule | Epochs | Seeds | Accuracy (%) |" in md
     assert "| ipd | joint | 5 | 2 | 100.00 (95.00±7.07) |" in md
     assert "| baseline | – | – | 2 |" in md  # no training record: dashes
+
+
+def test_report_answers_the_papers_questions_with_hand_computed_margins():
+    from facefactors.evaluation.answers import margin_se
+
+    # p = 1.0 on 10 faces is kept at 0.95: SE = sqrt((0.95*0.05 + 0.8*0.2) / 10) = 0.14405.
+    assert margin_se(1.0, 0.8, 10) == pytest.approx(0.144049, abs=1e-6)
+    assert margin_se(0.7, 0.6, 100) == pytest.approx(np.sqrt((0.21 + 0.24) / 100))
+    md = render_report_md(_results())
+    assert md.index("## The paper's questions") < md.index("## Overall accuracy")
+    # Best runs: ipd 10/10, baseline 8/10; means 0.95 and 0.70.
+    assert (
+        "- **ipd** 100.00 % vs baseline 80.00 %: +20.00 pp (2 SE = 28.81 pp on 10 faces): "
+        "no clear difference (within 2 SE). Mean over seeds: +25.00 pp." in md
+    )
+    # Report seeds: baseline seed 1 misses the two |yaw| > 40° faces, ipd seed 1 none.
+    assert "|yaw|>40° +100.00 pp (n=2)" in md
+    # Growth 100 - 20 = 80 pp against 2 SE = 2*sqrt(2*0.25*0.75/2) = 86.60 pp at n = 2.
+    assert "changes by +80.00 pp (2 SE at n=2: 86.60 pp): it does not clearly change." in md
+    assert "identity-embedding cosine 0.900, PSNR 21.5 dB, SSIM 0.812 (10 faces)." in md
+
+
+def test_a_clear_margin_is_called_better_or_worse():
+    from facefactors.evaluation.answers import answer_lines
+
+    r = _results()
+    for m, acc in (("baseline", 0.60), ("ipd", 0.70)):
+        r["methods"][m]["accuracy"].update(best=acc, mean=acc)
+        r["methods"][m]["pose_subsets"]["all"] = {"n": 1000, "acc": acc}
+    text = "\n".join(answer_lines(r, "baseline"))
+    assert "+10.00 pp (2 SE = 4.24 pp on 1000 faces): better." in text
+    assert answer_lines(r, None) == []  # no baseline, no comparison

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facefactors.checkpoint import atomic_write_text
+from facefactors.evaluation.answers import answer_lines
 from facefactors.evaluation.metrics import fmt_best_mean_std
 from facefactors.evaluation.schema import (
     to_jsonable,
@@ -197,7 +198,8 @@ def _settings(results: Mapping[str, Any]) -> list[str]:
 def render_report_md(results: Mapping[str, Any]) -> str:
     """The Markdown report of a validated results dict.
 
-    Sections: overall accuracy, per-class accuracy, accuracy by head pose,
+    Sections: the paper's three questions answered against the baseline
+    (:mod:`facefactors.evaluation.answers`), overall accuracy, per-class accuracy, accuracy by head pose,
     leakage, neutral-face fidelity, plots, settings and caveats. A section is
     left out when no method has its data.
     """
@@ -211,6 +213,7 @@ def render_report_md(results: Mapping[str, Any]) -> str:
         + ".",
         "",
     ]
+    lines += answer_lines(results, _baseline(results))
     lines += _overall(methods)
     lines += _per_class(methods, results["dataset"]["classes"])
     lines += _pose_subsets(methods)
