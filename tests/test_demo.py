@@ -27,6 +27,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     for o in TINY_TRAIN:
         args += ["--set", o]
     assert main(args) == 0
+    printed = capsys.readouterr().out  # the answers to the paper's questions end the run
+    assert "1. Does disentangling beat the fine-tuned baseline on unseen people?" in printed
+    assert "- ipd " in printed and " vs baseline " in printed
     results = json.loads((out / "results.json").read_text())
     validate_results(results)
     assert set(results["methods"]) == {"baseline", "id", "ipd"}

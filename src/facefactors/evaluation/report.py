@@ -17,6 +17,7 @@ from facefactors.checkpoint import atomic_write_text
 from facefactors.evaluation.answers import answer_lines
 from facefactors.evaluation.metrics import fmt_best_mean_std
 from facefactors.evaluation.schema import (
+    baseline_method,
     to_jsonable,
     validate_results,
     write_results_json,
@@ -49,11 +50,6 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 def _subset_label(key: str) -> str:
     return "All" if key == "all" else f"Pose({key}°)"
-
-
-def _baseline(results: Mapping[str, Any]) -> str | None:
-    name = results.get("baseline_method", "baseline")
-    return name if name in results["methods"] else None
 
 
 def _overall(methods: Mapping[str, Any]) -> list[str]:
@@ -213,11 +209,11 @@ def render_report_md(results: Mapping[str, Any]) -> str:
         + ".",
         "",
     ]
-    lines += answer_lines(results, _baseline(results))
+    lines += answer_lines(results, baseline_method(results))
     lines += _overall(methods)
     lines += _per_class(methods, results["dataset"]["classes"])
     lines += _pose_subsets(methods)
-    lines += _leakage(methods, _baseline(results))
+    lines += _leakage(methods, baseline_method(results))
     lines += _fidelity(methods)
     lines += _plots(results.get("plots", {}))
     lines += _settings(results)

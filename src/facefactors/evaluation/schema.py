@@ -102,6 +102,12 @@ def method_entry(
     return entry
 
 
+def baseline_method(results: Mapping[str, Any]) -> str | None:
+    """The method others are compared with: ``baseline_method``, else "baseline"; None if absent."""
+    name = results.get("baseline_method", "baseline")
+    return name if name in results["methods"] else None
+
+
 def to_jsonable(obj: Any) -> Any:
     """Convert NumPy/torch values to plain JSON types; NaN and ±inf become None."""
     if hasattr(obj, "detach"):
