@@ -120,3 +120,22 @@ def test_neutral_fidelity_summary():
     diff = neutral_fidelity(b, a, emb, -emb)
     assert diff["psnr"] == pytest.approx(psnr(b, a).mean().item())
     assert diff["ssim"] < 1.0 and diff["id_cosine"] == pytest.approx(-1.0)
+
+
+def test_neutral_fidelity_reference_cosine_and_rank1_by_hand():
+    imgs = torch.zeros(3, 3, 16, 16)
+    # Samples 0 and 1 are person 7, sample 2 is person 9.
+    ids = torch.tensor([7, 7, 9])
+    true = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    # Decoded: 0 matches its person, 1 points at person 9's face, 2 leans to its own.
+    fake = torch.tensor([[2.0, 0.0], [0.0, 3.0], [1.0, 2.0]])
+    out = neutral_fidelity(imgs, imgs, fake, true, identities=ids)
+    u, v = 5**-0.5, 2 * 5**-0.5  # cos(f2, t0) = cos(f2, t1) = 1/sqrt5, cos(f2, t2) = 2/sqrt5
+    # Other-person pairs: cos(f0,t2)=0, cos(f1,t2)=1, cos(f2,t0)=u, cos(f2,t1)=u.
+    assert out["id_cosine_other"] == pytest.approx((0 + 1 + u + u) / 4)
+    # Nearest true face: f0 -> t0 (person 7, right), f1 -> t2 (wrong), f2 -> t2 (right).
+    assert out["id_rank1"] == pytest.approx(2 / 3)
+    assert out["id_cosine"] == pytest.approx((1 + 0 + v) / 3)  # the paired cosine is unchanged
+    # One identity only: no reference can be formed, and none is reported.
+    alone = neutral_fidelity(imgs, imgs, fake, true, identities=torch.tensor([1, 1, 1]))
+    assert "id_cosine_other" not in alone and "id_rank1" not in alone

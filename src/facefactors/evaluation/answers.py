@@ -82,10 +82,17 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
     if not f:
         return []
     psnr = "–" if f["psnr"] is None else f"{f['psnr']:.1f} dB"
+    ref = ""
+    if "id_cosine_other" in f:
+        ref = (
+            f" (other people: {f['id_cosine_other']:.3f}; the nearest true neutral face is the "
+            f"person's own for {100 * f['id_rank1']:.1f} %)"
+        )
     return [
         f"- **{name}**: decode(f_id + f_pose) against the true neutral face in the same pose: "
-        f"identity-embedding cosine {f['id_cosine']:.3f}, PSNR {psnr}, SSIM {f['ssim']:.3f} "
-        f"({f['n']} faces)."
+        f"identity-embedding cosine {f['id_cosine']:.3f}{ref}, PSNR {psnr}, SSIM "
+        f"{f['ssim']:.3f} ({f['n']} faces). The cosine comes from N, which L_id trains the "
+        "decoder against: check the sample grids before reading it as likeness."
     ]
 
 

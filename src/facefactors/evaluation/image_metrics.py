@@ -157,8 +157,15 @@ def neutral_fidelity(
     emb_decoded: torch.Tensor,
     emb_target: torch.Tensor,
     max_db: float = 100.0,
+    identities: torch.Tensor | None = None,
 ) -> dict[str, float | int]:
     """Mean PSNR, SSIM and identity-embedding cosine between generated and true neutral faces.
+
+    A cosine alone is hard to read (two different people can score 0.4 or 0.9
+    depending on the network), so with ``identities`` the same cosine to the
+    neutral faces of *other* people is reported as its reference, with the
+    rank-1 rate at which a decoded face's nearest true neutral face (among all
+    N) belongs to its own identity.
 
     Args:
         decoded: generated faces, e.g. decode(f_id + f_pose), shape (N, 3, H, W) in [-1, 1].
@@ -166,19 +173,30 @@ def neutral_fidelity(
         emb_decoded: identity embeddings of ``decoded``, shape (N, D).
         emb_target: identity embeddings of ``target``, shape (N, D).
         max_db: PSNR cap, so one perfect image does not make the mean infinite.
+        identities: optional identity of each sample, shape (N,).
 
     Returns:
         ``{"psnr": dB, "ssim": s, "id_cosine": c, "n": N}`` (the results.json
-        ``neutral_fidelity`` entry).
+        ``neutral_fidelity`` entry), plus ``id_cosine_other`` and ``id_rank1``
+        when ``identities`` is given and holds at least two identities.
     """
     if emb_decoded.shape[0] != decoded.shape[0]:
         raise DataError(
             f"Got {decoded.shape[0]} decoded images but {emb_decoded.shape[0]} embeddings."
         )
     with torch.no_grad():
-        return {
+        out: dict[str, float | int] = {
             "psnr": float(psnr(decoded, target, max_db=max_db).mean()),
             "ssim": float(ssim(decoded, target).mean()),
             "id_cosine": float(cosine_similarity(emb_decoded, emb_target).mean()),
             "n": int(decoded.shape[0]),
         }
+        if identities is not None and len(torch.unique(identities)) > 1:
+            a = torch.nn.functional.normalize(emb_decoded.float(), dim=1)
+            b = torch.nn.functional.normalize(emb_target.float(), dim=1)
+            sim = a @ b.T  # (N, N): decoded i against true neutral j
+            same = identities[:, None] == identities[None, :]
+            out["id_cosine_other"] = float(sim[~same].mean())
+            nearest = sim.argmax(1)
+            out["id_rank1"] = float((identities[nearest] == identities).float().mean())
+        return out

@@ -145,13 +145,25 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
     shown = {n: m["neutral_fidelity"] for n, m in methods.items() if "neutral_fidelity" in m}
     if not shown:
         return []
-    rows = [
-        [n, _num(f["psnr"], 2), _num(f["ssim"], 4), _num(f["id_cosine"], 4), str(f["n"])]
-        for n, f in shown.items()
-    ]
+    ref = any("id_cosine_other" in f for f in shown.values())  # reference columns
+    rows = []
+    for n, f in shown.items():
+        row = [n, _num(f["psnr"], 2), _num(f["ssim"], 4), _num(f["id_cosine"], 4)]
+        if ref:
+            row += [_num(f.get("id_cosine_other"), 4), _pct(f.get("id_rank1"))]
+        rows.append(row + [str(f["n"])])
     intro = "decode(f_id + f_pose) against the true neutral face of the same person and pose."
-    header = ["Method", "PSNR (dB)", "SSIM", "ID cosine", "Images"]
-    return ["## Neutral-face fidelity", "", intro, ""] + _table(header, rows)
+    if ref:
+        intro += (
+            " ID cosine (other people): the same cosine to other identities' neutral faces,"
+            " its reference; rank-1: how often the nearest true neutral face is the person's"
+            " own. The embeddings come from N, the network L_id trains the decoder against,"
+            " so a high cosine shows N is satisfied, not that the face looks right:"
+            " see the sample grids."
+        )
+    header = ["Method", "PSNR (dB)", "SSIM", "ID cosine"]
+    header += ["ID cosine (other people)", "Rank-1 (%)"] if ref else []
+    return ["## Neutral-face fidelity", "", intro, ""] + _table(header + ["Images"], rows)
 
 
 def _plots(plots: Mapping[str, str]) -> list[str]:

@@ -65,7 +65,11 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
     out = Outputs(torch.cat(preds).numpy(), torch.cat(feats).float().numpy())
     if fakes:
         out.fidelity = neutral_fidelity(
-            torch.cat(fakes), from_uint8(test.neutral), torch.cat(emb_fake), torch.cat(emb_true)
+            torch.cat(fakes),
+            from_uint8(test.neutral),
+            torch.cat(emb_fake),
+            torch.cat(emb_true),
+            identities=test.identity,
         )
     return out
 
