@@ -84,9 +84,14 @@ class OnnxExpressionClassifier(nn.Module):
         Raises:
             FaceFactorsError: a device other than the CPU is requested.
         """
-        device = torch._C._nn._parse_to(*args, **kwargs)[0]
-        if device is not None and device.type != "cpu":
-            self._refuse(device)
+        device = kwargs.get("device")
+        for a in args:  # .to(device), .to(tensor), .to(device, dtype); a dtype alone has none
+            if isinstance(a, torch.Tensor):
+                device = a.device
+            elif isinstance(a, str | int | torch.device):
+                device = a
+        if device is not None and torch.device(device).type != "cpu":
+            self._refuse(torch.device(device))
         return super().to(*args, **kwargs)
 
     def cuda(self, device: Any = None) -> NoReturn:
