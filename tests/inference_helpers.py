@@ -75,9 +75,9 @@ def tiny_onnx_models(folder: Path, seed: int = 5, calibration: int = 64) -> dict
     Returns:
         ``{"ckpt", "fp32", "int8", "calibration", "held_out"}`` (paths and (N, 3, S, S) arrays).
     """
-    from facefactors.ipd.export import load_expression_model
-    from facefactors.onnx_export import export_onnx
-    from facefactors.onnx_quant import quantize_onnx, synthetic_calibration
+    from facefactors.export.classifier import load_expression_model
+    from facefactors.export.onnx import export_onnx
+    from facefactors.export.quantize import quantize_onnx, synthetic_calibration
 
     ckpt = save_tiny_checkpoint(folder / "model.pt", seed=seed)
     fp32 = export_onnx(load_expression_model(ckpt), folder / "model.onnx")

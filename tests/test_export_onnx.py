@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from facefactors.errors import FaceFactorsError
+from facefactors.export.classifier import load_expression_model
 from facefactors.ipd.config import SEVEN_CLASSES
-from facefactors.ipd.export import load_expression_model
 from inference_helpers import SIZE, run_cli, save_tiny_checkpoint
 
 pytest.importorskip("onnxruntime", reason="the optional extra facefactors[onnx]")
@@ -58,7 +58,7 @@ def test_onnx_matches_torch_for_any_batch_size(exported):
 
 
 def test_metadata_names_the_classes(exported):
-    from facefactors.onnx_export import read_onnx_metadata
+    from facefactors.export.onnx import read_onnx_metadata
 
     meta = read_onnx_metadata(exported["onnx"])
     assert json.loads(meta["classes"]) == SEVEN_CLASSES
@@ -82,7 +82,7 @@ def test_only_the_inference_path_is_exported(exported):
 
 
 def test_missing_onnxruntime_names_the_extra(exported, tmp_path, monkeypatch):
-    from facefactors.onnx_export import export_checkpoint
+    from facefactors.export.onnx import export_checkpoint
 
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import now raises ImportError
     with pytest.raises(FaceFactorsError, match=r"pip install facefactors\[onnx\]"):

@@ -19,8 +19,8 @@ from facefactors.errors import DataError
 from facefactors.faces import samples
 from facefactors.faces.weights import WeightsError
 from facefactors.inference import ExpressionRecognizer
+from facefactors.inference.predictions import BASE_COLUMNS
 from facefactors.ipd.config import SEVEN_CLASSES
-from facefactors.predictions import BASE_COLUMNS
 from inference_helpers import SIZE, save_tiny_checkpoint, tiny_model
 
 # Hand-set C_exp bias: every face gets softmax(BIAS); the largest entry is "happy".
@@ -75,12 +75,12 @@ def test_probabilities_are_the_classifier_softmax(ckpt, no_weights):
 def test_training_checkpoint_predicts_like_the_export(tmp_path, no_weights):
     from facefactors.checkpoint import save_checkpoint
     from facefactors.ipd.export import inference_state
-    from facefactors.ipd.state import save_training_state
+    from facefactors.ipd.train import save_run_state
 
     model, cfg = tiny_model(seed=3)
     save_checkpoint(tmp_path / "model.pt", inference_state(model, cfg))
     # No optimiser phases: the recogniser reads only the config, classes and weights.
-    save_training_state(tmp_path / "last.pt", cfg, model, [], step=0, epoch=0, batch_in_epoch=0)
+    save_run_state(tmp_path / "last.pt", cfg, model, [], step=0, epoch=0, batch_in_epoch=0)
     x = _aligned(4, seed=2)
     a = ExpressionRecognizer.from_checkpoint(tmp_path / "model.pt").predict(x)
     b = ExpressionRecognizer.from_checkpoint(tmp_path / "last.pt").predict(x)
@@ -149,7 +149,7 @@ def test_real_photos_one_face_each(recognizer, tmp_path):
 
 
 def test_stack_of_frames_blank_image_and_video(recognizer, tmp_path):
-    from facefactors.bench_video import moving_frames, write_video
+    from facefactors.bench.video import moving_frames, write_video
 
     frames = np.stack(moving_frames(4, (320, 240)))
     preds = recognizer.predict([frames[0], np.full((120, 160, 3), 128, np.uint8), frames[1]])
@@ -164,8 +164,8 @@ def test_stack_of_frames_blank_image_and_video(recognizer, tmp_path):
 
 
 def test_tracker_follows_the_face_and_redetects_when_lost(recognizer):
-    from facefactors.bench_video import moving_frames
-    from facefactors.tracking import FaceTracker
+    from facefactors.bench.video import moving_frames
+    from facefactors.inference.tracking import FaceTracker
 
     mtcnn = recognizer.pipeline.mtcnn
     tracker = FaceTracker(mtcnn, detect_every=3)

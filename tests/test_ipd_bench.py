@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from facefactors.ipd.bench import bench_infer, bench_train
+from facefactors.bench.infer import bench_infer
+from facefactors.bench.train import bench_train
 
 
 @pytest.mark.slow

@@ -10,7 +10,7 @@ from facefactors.commands import train as train_cmd
 from facefactors.config import load_config
 from facefactors.errors import CheckpointError, ConfigError, DataError
 from facefactors.ipd.config import IPDConfig, validate_config
-from facefactors.ipd.state import read_training_state
+from facefactors.ipd.train import read_checkpoint as read_training_state
 from ipd_helpers import one_thread  # noqa: F401 - autouse fixture
 
 

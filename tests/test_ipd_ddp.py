@@ -9,7 +9,7 @@ import torch
 import torch.multiprocessing as mp
 
 from facefactors.ipd.model import build_model
-from facefactors.ipd.state import read_training_state
+from facefactors.ipd.train import read_checkpoint as read_training_state
 from facefactors.ipd.train import train
 from ipd_helpers import random_bundle, tiny_config
 

@@ -7,9 +7,10 @@ import torch
 
 from facefactors.checkpoint import save_checkpoint
 from facefactors.errors import CheckpointError
+from facefactors.export.classifier import ExpressionClassifier, load_expression_model
 from facefactors.ipd.config import ModelConfig
 from facefactors.ipd.decoder import Decoder, stage_channels
-from facefactors.ipd.export import ExpressionClassifier, inference_state, load_expression_model
+from facefactors.ipd.export import inference_state
 from facefactors.ipd.model import IPDModel
 from ipd_helpers import one_thread  # noqa: F401 - autouse fixture
 

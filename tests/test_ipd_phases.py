@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from facefactors.errors import NonFiniteLossError
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.model import IPDModel
-from facefactors.ipd.phases import Batch, build_phases, check_finite, run_phase
+from facefactors.ipd.phases import Batch, build_phases
+from facefactors.training.phases import check_finite, run_phase
 from ipd_helpers import one_thread  # noqa: F401 - autouse fixture
 
 COMPONENTS = ("e_id", "e_pose", "e_exp", "dec", "d", "c_exp", "c_p")

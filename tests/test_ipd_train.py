@@ -10,8 +10,8 @@ import torch
 
 from facefactors.config import read_yaml
 from facefactors.errors import CheckpointError, ConfigError, NonFiniteLossError
-from facefactors.ipd.export import load_expression_model
-from facefactors.ipd.state import read_training_state
+from facefactors.export.classifier import load_expression_model
+from facefactors.ipd.train import read_checkpoint as read_training_state
 from facefactors.ipd.train import train
 from ipd_helpers import one_thread, random_bundle, tiny_config  # noqa: F401 - autouse fixture
 

@@ -12,10 +12,10 @@ import torch
 from PIL import Image
 
 from facefactors.errors import CheckpointError, DataError, FaceFactorsError
+from facefactors.export.classifier import load_expression_model
 from facefactors.faces import samples
 from facefactors.inference import ExpressionRecognizer
 from facefactors.ipd.config import SEVEN_CLASSES
-from facefactors.ipd.export import load_expression_model
 from inference_helpers import SIZE, run_cli, tiny_onnx_models
 
 pytest.importorskip("onnxruntime", reason="the optional extra facefactors[onnx]")
@@ -33,7 +33,7 @@ def _batch(b: int, seed: int) -> torch.Tensor:
 
 
 def test_fp32_onnx_loads_like_the_torch_model(models):
-    from facefactors.onnx_model import OnnxExpressionClassifier
+    from facefactors.export.runtime import OnnxExpressionClassifier
 
     ref = load_expression_model(models["ckpt"])
     got = load_expression_model(models["fp32"])
@@ -70,7 +70,7 @@ def test_session_uses_the_torch_thread_count(models):
 
 
 def test_int8_onnx_loads_and_agrees_with_fp32(models):
-    from facefactors.onnx_quant import synthetic_calibration
+    from facefactors.export.quantize import synthetic_calibration
 
     fp32 = load_expression_model(models["fp32"])
     int8 = load_expression_model(models["int8"])

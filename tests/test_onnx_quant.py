@@ -33,7 +33,7 @@ def test_synthetic_calibration_is_faces_in_range(models):
 def test_int8_file_is_quantised_and_keeps_the_metadata(models):
     import onnx
 
-    from facefactors.onnx_export import read_onnx_metadata
+    from facefactors.export.onnx import read_onnx_metadata
 
     proto = onnx.load(str(models["int8"]))
     ops = {n.op_type for n in proto.graph.node}
@@ -51,7 +51,7 @@ def test_int8_file_is_quantised_and_keeps_the_metadata(models):
 
 
 def test_int8_model_has_a_dynamic_batch_axis(models):
-    from facefactors.onnx_quant import session
+    from facefactors.export.onnxrt import session
 
     sess = session(models["int8"], threads=1)
     for b in (2, 5):
@@ -60,7 +60,7 @@ def test_int8_model_has_a_dynamic_batch_axis(models):
 
 
 def test_int8_agrees_with_fp32_on_held_out_faces(models):
-    from facefactors.onnx_quant import agreement
+    from facefactors.export.quantize import agreement
 
     a = agreement(models["fp32"], models["int8"], models["held_out"])
     assert a["images"] == 64
@@ -71,7 +71,7 @@ def test_int8_agrees_with_fp32_on_held_out_faces(models):
 
 
 def test_badly_calibrated_int8_is_caught_by_agreement(models, tmp_path):
-    from facefactors.onnx_quant import agreement, quantize_onnx
+    from facefactors.export.quantize import agreement, quantize_onnx
 
     bad = quantize_onnx(models["fp32"], tmp_path / "bad.onnx", models["calibration"] * 0.05)
     a = agreement(models["fp32"], bad, models["held_out"])
@@ -79,7 +79,7 @@ def test_badly_calibrated_int8_is_caught_by_agreement(models, tmp_path):
 
 
 def test_wrong_calibration_shape_names_the_expected_shape(models, tmp_path):
-    from facefactors.onnx_quant import quantize_onnx
+    from facefactors.export.quantize import quantize_onnx
 
     wrong = torch.zeros(4, 3, SIZE + 1, SIZE + 1)
     with pytest.raises(FaceFactorsError, match=rf"\(N, 3, {SIZE}, {SIZE}\).*\(4, 3, 33, 33\)"):
@@ -90,7 +90,7 @@ def test_wrong_calibration_shape_names_the_expected_shape(models, tmp_path):
 
 
 def test_missing_source_names_the_file(models, tmp_path):
-    from facefactors.onnx_quant import agreement, quantize_onnx
+    from facefactors.export.quantize import agreement, quantize_onnx
 
     missing = tmp_path / "nope.onnx"
     with pytest.raises(FaceFactorsError, match=f"{missing} does not exist"):
@@ -100,14 +100,14 @@ def test_missing_source_names_the_file(models, tmp_path):
 
 
 def test_quantising_onto_the_source_is_refused(models):
-    from facefactors.onnx_quant import quantize_onnx
+    from facefactors.export.quantize import quantize_onnx
 
     with pytest.raises(FaceFactorsError, match="overwrite its source"):
         quantize_onnx(models["fp32"], models["fp32"], models["calibration"])
 
 
 def test_missing_onnxruntime_names_the_extra(models, tmp_path, monkeypatch):
-    from facefactors.onnx_quant import quantize_onnx
+    from facefactors.export.quantize import quantize_onnx
 
     for name in [m for m in sys.modules if m == "onnxruntime" or m.startswith("onnxruntime.")]:
         monkeypatch.setitem(sys.modules, name, None)  # import now raises ImportError
@@ -116,7 +116,7 @@ def test_missing_onnxruntime_names_the_extra(models, tmp_path, monkeypatch):
 
 
 def test_export_cli_writes_int8_and_reports_agreement(tmp_path, capsys):
-    from facefactors.onnx_export import read_onnx_metadata
+    from facefactors.export.onnx import read_onnx_metadata
 
     ckpt = save_tiny_checkpoint(tmp_path / "model.pt", seed=5)
     fp32, int8 = tmp_path / "m.onnx", tmp_path / "m.int8.onnx"

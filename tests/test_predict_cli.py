@@ -19,8 +19,8 @@ import pytest
 from PIL import Image
 
 from facefactors.faces import samples
+from facefactors.inference.predictions import BASE_COLUMNS
 from facefactors.ipd.config import SEVEN_CLASSES
-from facefactors.predictions import BASE_COLUMNS
 from inference_helpers import run_cli, save_tiny_checkpoint
 
 COLUMNS = [*BASE_COLUMNS, *(f"p_{c}" for c in SEVEN_CLASSES)]
@@ -113,7 +113,7 @@ def test_annotate_draws_on_copies(mixed):
 
 
 def test_json_output_and_video_every_2(tmp_path, ckpt, mtcnn_weights_dir, capsys):
-    from facefactors.bench_video import moving_frames, write_video
+    from facefactors.bench.video import moving_frames, write_video
 
     video = write_video(moving_frames(6, (320, 240)), tmp_path, stem="clip")
     photo = tmp_path / "gh.jpg"

@@ -132,8 +132,8 @@ def test_five_point_landmarks():
 
 def test_ckplus_prepared_folder_reads_back(tmp_path, no_weights):
     from facefactors.data import FaceDataset, load_dataset
+    from facefactors.data.prepared import load_prepared
     from facefactors.faces.pose import estimate_pose
-    from facefactors.prepare.dataset import load_prepared
 
     root = tmp_path / "ck"
     frames = [blank_image(96, 96)[:, :, 0] for _ in range(4)]

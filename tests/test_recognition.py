@@ -221,8 +221,59 @@ def test_non_finite_loss_stops_with_step(tmp_path) -> None:
 
     data = _toy_identities(2, 4)
     bad = Poisoned(data.images, data.labels)
-    with pytest.raises(NonFiniteLossError, match="'loss/arcface' became nan at step 0"):
-        pretrain(_tiny_cfg(epochs=1), tmp_path, bad, data)
+    with pytest.raises(NonFiniteLossError, match="loss/arcface became nan at step 1"):
+        pretrain(_tiny_cfg(epochs=1, batch_size=4), tmp_path, bad, data)
+    assert not (tmp_path / "backbone.pt").exists()  # nothing was saved from the bad step
+
+
+def _lines(path) -> list[dict]:
+    """metrics.jsonl without the wall-clock field, which no two runs share."""
+    rows = [json.loads(x) for x in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k != "images_per_s"} for r in rows]
+
+
+class _KilledAfter(CachedIdentities):
+    """Raises KeyboardInterrupt (a Ctrl-C) once ``limit`` items have been read."""
+
+    def __init__(self, base: CachedIdentities, limit: int) -> None:
+        super().__init__(base.images, base.labels)
+        self.limit, self.reads = limit, 0
+
+    def __getitem__(self, i: int) -> dict:
+        self.reads += 1
+        if self.reads > self.limit:
+            raise KeyboardInterrupt
+        return super().__getitem__(i)
+
+
+def test_pretrain_resumes_bit_for_bit(tmp_path) -> None:
+    """Killed in epoch 2, resumed: the same metrics lines, verification and weights.
+
+    The epoch-end checkpoint (step 3) holds an open averaging window (step 3 alone,
+    log_every=2), so the first line after the resume (step 4) matches only if the
+    window is restored; flips draw from the global RNG, which must be restored too.
+    """
+    data, held = _toy_identities(6, 8), _toy_identities(4, 4, seed=1)
+    cfg = _tiny_cfg(epochs=2, flip=True, log_every=2)  # 48 images, batch 16: 3 steps/epoch
+    whole = pretrain(cfg, tmp_path / "whole", data, held)
+    with pytest.raises(ConfigError, match="--resume"):  # a fresh run never overwrites one
+        pretrain(cfg, tmp_path / "whole", data, held)
+    with pytest.raises(KeyboardInterrupt):  # killed while loading step 5's batch
+        pretrain(cfg, tmp_path / "cut", _KilledAfter(data, 4 * 16 + 3), held)
+    assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 3
+    torch.manual_seed(123)  # a new process starts with other RNG states
+    resumed = pretrain(cfg, tmp_path / "cut", data, held, resume=True)
+    assert _lines(tmp_path / "cut" / "metrics.jsonl") == _lines(
+        tmp_path / "whole" / "metrics.jsonl"
+    )
+    assert resumed.verification == whole.verification
+    a, b = load_checkpoint(whole.backbone_path), load_checkpoint(resumed.backbone_path)
+    for k, v in a["state_dict"].items():
+        assert torch.equal(v, b["state_dict"][k]), k
+    ca = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.pt")
+    cb = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
+    for k, v in ca["model"].items():  # the margin head too
+        assert torch.equal(v, cb["model"][k]), k
 
 
 def test_folder_data_holds_out_identities(tmp_path) -> None:
@@ -270,6 +321,8 @@ def test_cli_trains_on_a_folder(tmp_path, capsys) -> None:
             "verify_pairs=20",
             "--set",
             "verify_folds=2",
+            "--set",
+            "batch_size=4",
         ]
     )
     assert args.func(args) == 0

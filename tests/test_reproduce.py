@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from facefactors.data.labels import BASIC7, CKPLUS7
+from facefactors.data.prepared import MANIFEST, MANIFEST_FORMAT
 from facefactors.data.writers import write_ckplus_sequence, write_rafdb
 from facefactors.errors import ConfigError
 from facefactors.evaluation.metrics import accuracy
-from facefactors.prepare.outputs import ANNOTATION_COLUMNS, MANIFEST, MANIFEST_FORMAT, csv_text
+from facefactors.prepare.outputs import ANNOTATION_COLUMNS, csv_text
 
 TINY = [
     "model.width=4",
@@ -154,7 +155,7 @@ def test_init_checkpoint_copies_a_finished_run(rafdb_run):
     from facefactors.config import load_config
     from facefactors.ipd.config import IPDConfig
     from facefactors.ipd.model import build_model
-    from facefactors.ipd.state import read_training_state
+    from facefactors.ipd.train import read_checkpoint as read_training_state
     from facefactors.ipd.warmstart import load_init_checkpoint
 
     out, _ = rafdb_run

@@ -15,25 +15,25 @@ from facefactors.commands.common import add_overrides_option
 
 
 def _bench_synth(args: argparse.Namespace) -> dict:
-    from facefactors.synth.bench import bench_synth
+    from facefactors.bench.synth import bench_synth
 
     return bench_synth(size=args.size, seconds=args.seconds, threads=args.threads)
 
 
 def _bench_prepare(args: argparse.Namespace) -> dict:
-    from facefactors.faces.bench import bench_prepare
+    from facefactors.bench.prepare import bench_prepare
 
     return bench_prepare(seconds=args.seconds, threads=args.threads)
 
 
 def _bench_video(args: argparse.Namespace) -> dict:
-    from facefactors.bench_video import bench_video
+    from facefactors.bench.video import bench_video
 
     return bench_video(seconds=args.seconds, threads=args.threads, size=args.size)
 
 
 def _bench_train(args: argparse.Namespace) -> dict:
-    from facefactors.ipd.bench import bench_train
+    from facefactors.bench.train import bench_train
 
     return bench_train(
         batch=args.batch, size=args.size, seconds=args.seconds, threads=args.threads,
@@ -43,7 +43,7 @@ def _bench_train(args: argparse.Namespace) -> dict:
 
 
 def _bench_infer(args: argparse.Namespace) -> dict:
-    from facefactors.ipd.bench import bench_infer
+    from facefactors.bench.infer import bench_infer
 
     return bench_infer(
         batch=args.batch, size=args.size, seconds=args.seconds, threads=args.threads,

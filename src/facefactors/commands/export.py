@@ -43,7 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from facefactors.onnx_export import export_checkpoint
+    from facefactors.export.onnx import export_checkpoint
 
     if args.int8 and args.calibration_count < 1:
         from facefactors.errors import ConfigError
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     if args.int8:
-        from facefactors.onnx_quant import quantize_exported
+        from facefactors.export.quantize import quantize_exported
 
         q = quantize_exported(info["onnx"], args.int8, calibration_count=args.calibration_count)
         print(

@@ -1,6 +1,6 @@
 """``facefactors predict INPUT... --checkpoint CKPT --out results.csv``: expressions per face.
 
-See :mod:`facefactors.predict_runner` for what is written.
+See :mod:`facefactors.inference.predict` for what is written.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from facefactors.predict_runner import PredictOptions, run_predict
+    from facefactors.inference.predict import PredictOptions, run_predict
 
     summary = run_predict(
         PredictOptions(

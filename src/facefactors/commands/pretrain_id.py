@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from facefactors.commands.common import add_config_option, add_overrides_option
+from facefactors.commands.common import (
+    add_config_option,
+    add_overrides_option,
+    add_resume_option,
+    run_config,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="ROOT",
         help="identity folder root/<identity>/*.jpg (default: the config's data, 'synth')",
     )
+    add_resume_option(p, "OUT")
     p.set_defaults(func=run)
 
 
@@ -37,15 +43,22 @@ def run(args: argparse.Namespace) -> int:
 
     from facefactors.config import load_config
     from facefactors.errors import DataError
-    from facefactors.recognition.train import PretrainConfig, pretrain
+    from facefactors.recognition.train import PretrainConfig, pretrain, read_checkpoint
 
     overrides = list(args.overrides)
     if args.data is not None:
         if not Path(args.data).is_dir():
             raise DataError(f"Identity folder {args.data} does not exist.")
         overrides.append(f"data={json.dumps(str(args.data))}")
-    cfg = load_config(PretrainConfig, args.config, overrides)
-    result = pretrain(cfg, args.out)
+    args.overrides = overrides
+    ckpt = Path(args.out) / "checkpoints" / "last.pt"
+    if args.config is None and not args.resume:  # the full-size defaults
+        cfg = load_config(PretrainConfig, None, overrides)
+    else:
+        cfg = run_config(
+            PretrainConfig, args, lambda: read_checkpoint(ckpt)["config"], "pretrain_synth_quick"
+        )
+    result = pretrain(cfg, args.out, resume=args.resume)
     v = result.verification
     print(
         f"verification on held-out identities: acc {v['acc']:.4f} ± {v['acc_std']:.4f} "

@@ -10,7 +10,12 @@ from __future__ import annotations
 
 import argparse
 
-from facefactors.commands.common import add_config_option, add_overrides_option
+from facefactors.commands.common import (
+    add_config_option,
+    add_overrides_option,
+    add_resume_option,
+    run_config,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,36 +29,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_config_option(p, "ipd_synth_quick, id_synth_quick, baseline_synth_quick")
     p.add_argument("--out", required=True, metavar="RUN", help="run folder")
     add_overrides_option(p, "train.epochs=3")
-    p.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue RUN from checkpoints/last.pt with its saved config (plus --set overrides)",
-    )
+    add_resume_option(p, "RUN")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from facefactors.config import apply_overrides, from_dict, load_config
-    from facefactors.errors import ConfigError
     from facefactors.ipd.config import IPDConfig, validate_config
-    from facefactors.ipd.state import read_training_state
-    from facefactors.ipd.train import train
+    from facefactors.ipd.train import read_checkpoint, train
 
     out = Path(args.out)
-    if args.resume:
-        if args.config is not None:
-            raise ConfigError(
-                f"--resume continues {out} with the config saved in its checkpoint; "
-                "drop --config (use --set to change keys such as train.epochs)."
-            )
-        saved = read_training_state(out / "checkpoints" / "last.pt")["config"]
-        cfg = from_dict(IPDConfig, apply_overrides(saved, args.overrides))
-    else:
-        if args.config is None:
-            raise ConfigError("Pass --config PRESET (e.g. ipd_synth_quick) or --resume.")
-        cfg = load_config(IPDConfig, args.config, args.overrides)
+    cfg = run_config(
+        IPDConfig,
+        args,
+        lambda: read_checkpoint(out / "checkpoints" / "last.pt")["config"],
+        "ipd_synth_quick",
+    )
     validate_config(cfg)
     result = train(cfg, out, resume=args.resume)
     if result.rank != 0:  # under torchrun, one report is enough

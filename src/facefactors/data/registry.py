@@ -16,11 +16,11 @@ from facefactors.data.ckplus import load_ckplus
 from facefactors.data.csvset import load_csv
 from facefactors.data.ferplus import load_fer2013, load_ferplus
 from facefactors.data.generic import load_folder
+from facefactors.data.prepared import load_prepared
 from facefactors.data.rafdb import load_rafdb
 from facefactors.data.records import DatasetIndex
 from facefactors.data.sfew import load_sfew
 from facefactors.errors import ConfigError, DataError
-from facefactors.prepare.dataset import load_prepared
 
 LOADERS: dict[str, Callable[..., DatasetIndex]] = {
     "rafdb": load_rafdb,

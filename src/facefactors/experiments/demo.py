@@ -53,7 +53,9 @@ def pretrain_step(out: Path, overrides: list[str]) -> Path:
         _log(f"identity encoder: reusing {path}")
         return path
     cfg = load_config(PretrainConfig, "pretrain_synth_quick", overrides)
-    result = pretrain(cfg, out / "pretrain")
+    # A run killed before its end continues from its last checkpoint.
+    resume = (out / "pretrain" / "checkpoints" / "last.pt").is_file()
+    result = pretrain(cfg, out / "pretrain", resume=resume)
     v = result.verification
     _log(f"identity encoder: verification acc {v['acc']:.3f}, AUC {v['auc']:.3f}")
     return result.backbone_path

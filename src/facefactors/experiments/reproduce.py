@@ -80,8 +80,8 @@ def predict_test(cfg: IPDConfig, model_path: Path, sets: RealSplits) -> dict[str
     from torch.utils.data import DataLoader
 
     from facefactors.data.torchdata import FaceDataset
+    from facefactors.export.classifier import load_expression_model
     from facefactors.ipd.data import collate
-    from facefactors.ipd.export import load_expression_model
 
     model = load_expression_model(model_path)
     k = len(model.classes)
@@ -298,14 +298,14 @@ def evaluate_real(
     from facefactors.config import from_dict
     from facefactors.evaluation.report import write_report
     from facefactors.evaluation.schema import SCHEMA_VERSION
-    from facefactors.ipd.state import read_training_state
+    from facefactors.ipd.train import read_checkpoint
 
     out = Path(out)
     methods, notes, classes = {}, [], None
     for method, seeds in runs.items():
         records = []
         for seed, ckpt in sorted(seeds.items()):
-            cfg = from_dict(IPDConfig, read_training_state(ckpt)["config"])
+            cfg = from_dict(IPDConfig, read_checkpoint(ckpt)["config"])
             cfg.data.source, cfg.data.root = source, str(root)
             record = predict_test(cfg, Path(ckpt).parent.parent / "model.pt", real_splits(cfg.data))
             records.append(record | {"seed": seed, "fold": cfg.data.fold})

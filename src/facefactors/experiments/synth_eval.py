@@ -23,12 +23,12 @@ from facefactors.experiments.testset import SynthTestSet
 from facefactors.imaging import from_uint8
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.model import IPDModel, build_model
-from facefactors.ipd.state import read_training_state
+from facefactors.ipd.train import read_checkpoint
 
 
 def load_trained(path: str | Path) -> tuple[IPDModel, IPDConfig]:
     """Rebuild a full model (all networks) from a training checkpoint ``last.pt``."""
-    state = read_training_state(path)
+    state = read_checkpoint(path)
     cfg = from_dict(IPDConfig, state["config"])
     cfg.model.id_checkpoint = None  # the weights below already contain E_id
     model = build_model(cfg)

@@ -7,11 +7,10 @@ Modules (import them directly; this package imports nothing at load time):
 - :mod:`~facefactors.ipd.decoder`: ``Decoder`` (G_dec).
 - :mod:`~facefactors.ipd.losses`: the paper's losses as pure functions.
 - :mod:`~facefactors.ipd.phases`: Algorithm 1's three phases as data.
-- :mod:`~facefactors.ipd.train`: the training loop and run folder.
-- :mod:`~facefactors.ipd.state`: resumable checkpoints.
-- :mod:`~facefactors.ipd.ddp`: torchrun/DDP helpers.
+- :mod:`~facefactors.ipd.train`: the training loop (on :mod:`facefactors.training`).
 - :mod:`~facefactors.ipd.data`: dataset factory (synthetic or real).
-- :mod:`~facefactors.ipd.export`: the E_exp + C_exp inference export.
+- :mod:`~facefactors.ipd.export`: the E_exp + C_exp inference export (read by
+  :mod:`facefactors.export.classifier`).
 - :mod:`~facefactors.ipd.grids`: Fig. 8–9 style image grids.
-- :mod:`~facefactors.ipd.bench`: training and inference speed benchmarks.
+- :mod:`~facefactors.ipd.splits`, :mod:`~facefactors.ipd.warmstart`: real-data splits, warm starts.
 """

@@ -7,28 +7,11 @@ then, when the data carry them (synthetic faces), the true ``neutral`` and
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from facefactors.imaging import to_hwc_uint8
 from facefactors.ipd.model import IPDModel
-
-
-def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:
-    """Tile equally shaped (N, 3, H, W) batches into an (N·H', C·W', 3) uint8 grid.
-
-    Row r holds sample r of every column, with ``pad`` white pixels between cells.
-    """
-    cols = [to_hwc_uint8(c) for c in columns]
-    n, h, w, _ = cols[0].shape
-    grid = np.full((n * (h + pad) + pad, len(cols) * (w + pad) + pad, 3), 255, np.uint8)
-    for j, col in enumerate(cols):
-        for i in range(n):
-            top, left = pad + i * (h + pad), pad + j * (w + pad)
-            grid[top : top + h, left : left + w] = col[i]
-    return grid
+from facefactors.training.run import tile
 
 
 @torch.no_grad()
@@ -55,16 +38,3 @@ def sample_grid(
     keys = ["id"] + (["ip"] if model.e_pose is not None else []) + ["ipe"]
     columns = [x] + [fakes[k] for k in keys] + list(extras or [])
     return tile([c.float().cpu() for c in columns]), names
-
-
-def save_png(path: str | Path, grid: np.ndarray) -> None:
-    """Write an (H, W, 3) uint8 array as PNG atomically."""
-    import io
-
-    from PIL import Image
-
-    from facefactors.checkpoint import atomic_write_bytes
-
-    buf = io.BytesIO()
-    Image.fromarray(grid).save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())

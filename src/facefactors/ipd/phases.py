@@ -31,16 +31,12 @@ after, phase 1's update.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facefactors.errors import NonFiniteLossError
 from facefactors.ipd.config import IPDConfig
 from facefactors.ipd.losses import (
     Logs,
@@ -49,6 +45,8 @@ from facefactors.ipd.losses import (
     generator_losses,
 )
 from facefactors.ipd.model import IPDModel
+from facefactors.training.distributed import DistInfo, broadcast_module, ddp_wrap
+from facefactors.training.phases import Phase, eval_mode
 
 
 class Batch(NamedTuple):
@@ -83,38 +81,14 @@ def own_nets(model: IPDModel) -> Nets:
     return Nets(model.e_exp, model.c_exp, model.e_pose, model.c_p, model.dec, model.d)
 
 
-@dataclass
-class Phase:
-    """One step of Algorithm 1.
+def wrap_nets(model: IPDModel, info: DistInfo) -> Nets:
+    """The trainable networks, each in its own DDP wrapper when distributed.
 
-    Attributes:
-        name: ``cls``, ``disc`` or ``gen``.
-        modules: the modules whose parameters this phase updates.
-        loss_fn: batch → (objective, logs).
-        optimizer: Adam over exactly those parameters.
-        scheduler: its StepLR.
+    DDP broadcasts the wrapped networks' weights from rank 0; E_id, never wrapped,
+    is broadcast here so that every process has the same frozen identity network.
     """
-
-    name: str
-    modules: list[nn.Module]
-    loss_fn: Callable[[Batch], tuple[torch.Tensor, Logs]]
-    optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
-
-    def parameters(self) -> Iterator[nn.Parameter]:
-        for m in self.modules:
-            yield from m.parameters()
-
-
-@contextlib.contextmanager
-def eval_mode(module: nn.Module) -> Iterator[None]:
-    """Temporarily put ``module`` in eval mode (restoring its previous mode)."""
-    was = module.training
-    module.eval()
-    try:
-        yield
-    finally:
-        module.train(was)
+    broadcast_module(model.e_id, info)
+    return Nets(*(ddp_wrap(m, info) for m in own_nets(model)))
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -214,51 +188,3 @@ def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> l
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step_epochs, gamma=t.lr_gamma)
         phases.append(Phase(name, mods, fn, opt, sched))
     return phases
-
-
-def check_finite(logs: Logs, step: int, phase: str) -> None:
-    """Raise NonFiniteLossError naming the first NaN/inf loss of ``logs``."""
-    values = torch.stack([v.float() for v in logs.values()])
-    if bool(torch.isfinite(values).all()):
-        return
-    name = next(k for k, v in logs.items() if not torch.isfinite(v).all())
-    raise NonFiniteLossError(
-        f"Loss {name} became {float(logs[name])} at step {step} (phase {phase}); "
-        "training stopped and the last good checkpoint is kept."
-    )
-
-
-def run_phase(
-    phase: Phase,
-    batch: Batch,
-    trainable: list[nn.Module],
-    step: int,
-    autocast: Callable[[], contextlib.AbstractContextManager],
-) -> Logs:
-    """Run one phase: forward its objective, backward, Adam step.
-
-    Args:
-        phase: the phase.
-        batch: the prepared batch.
-        trainable: every module updated by any phase (their grad flags are toggled).
-        step: the 1-based number of this step (as in metrics.jsonl), for error messages.
-        autocast: returns the autocast context (bf16 or a no-op).
-
-    Returns:
-        The phase's logs (detached scalars).
-
-    Raises:
-        NonFiniteLossError: a loss is NaN or inf (checked before any update).
-    """
-    own = {id(p) for p in phase.parameters()}
-    for m in trainable:
-        for p in m.parameters():
-            p.requires_grad_(id(p) in own)
-    phase.optimizer.zero_grad(set_to_none=True)
-    with autocast():
-        total, logs = phase.loss_fn(batch)
-    check_finite(logs, step, phase.name)
-    if total.requires_grad:  # every term switched off leaves nothing to learn
-        total.backward()
-        phase.optimizer.step()
-    return logs

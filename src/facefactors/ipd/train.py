@@ -14,29 +14,46 @@ the last checkpoint on disk is the last good one.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import sys
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, Dataset
 
 from facefactors.checkpoint import save_checkpoint
-from facefactors.config import save_config_yaml
-from facefactors.errors import ConfigError, DataError
-from facefactors.ipd import ddp
+from facefactors.config import save_config_yaml, to_dict
+from facefactors.export.classifier import IPD_TRAIN_FORMAT as FORMAT
 from facefactors.ipd.config import IPDConfig, validate_config
 from facefactors.ipd.data import PREVIEW_KEYS, DataBundle, build_datasets, collate
 from facefactors.ipd.export import inference_state
-from facefactors.ipd.grids import sample_grid, save_png
+from facefactors.ipd.grids import sample_grid
 from facefactors.ipd.model import IPDModel, build_model
-from facefactors.ipd.phases import Batch, Phase, build_phases, run_phase
-from facefactors.ipd.state import read_training_state, restore_training_state, save_training_state
+from facefactors.ipd.phases import Batch, build_phases, wrap_nets
 from facefactors.ipd.warmstart import load_init_checkpoint
+from facefactors.training import distributed as ddp
+from facefactors.training.loop import (
+    Autocast,
+    autocast_factory,
+    epoch_loader,
+    progress,
+    random_hflip,
+    steps_per_epoch,
+    total_steps,
+)
+from facefactors.training.phases import Phase, run_phase, trainable_modules
+from facefactors.training.run import (
+    MetricsLog,
+    check_fresh_or_resume,
+    last_checkpoint,
+    sample_path,
+    save_png,
+)
+from facefactors.training.state import (
+    read_training_state,
+    restore_training_state,
+    save_training_state,
+)
 
 
 @dataclass
@@ -51,21 +68,12 @@ class TrainResult:
     rank: int = 0  # this process's rank (only rank 0 writes the run folder)
 
 
-def autocast_factory(
-    device: torch.device, bf16: bool
-) -> Callable[[], contextlib.AbstractContextManager]:
-    """A function returning a bf16 autocast context (or a no-op one when off)."""
-    if not bf16:
-        return contextlib.nullcontext
-    return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
-
-
 def prepare_batch(
     raw: dict[str, torch.Tensor],
     model: IPDModel,
     device: torch.device,
     cfg: IPDConfig,
-    autocast: Callable[[], contextlib.AbstractContextManager],
+    autocast: Autocast,
 ) -> Batch:
     """Move a collated batch to the device, flip at random, and compute f_id once.
 
@@ -74,8 +82,7 @@ def prepare_batch(
     """
     x = raw["image"].to(device, non_blocking=True).float()
     if cfg.train.hflip:
-        flip = (torch.rand(x.shape[0]) < 0.5).to(device)
-        x = torch.where(flip[:, None, None, None], x.flip(3), x)
+        x = random_hflip(x)
     if cfg.train.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     f_id = None
@@ -86,64 +93,13 @@ def prepare_batch(
     return Batch(x, y, raw["pose_bin"].to(device).long(), f_id)
 
 
-def _sampler(ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo) -> DistributedSampler:
-    return DistributedSampler(
-        ds,
-        num_replicas=info.world_size,
-        rank=info.rank,
-        shuffle=True,
-        seed=cfg.train.seed,
-        drop_last=True,
-    )
-
-
-def steps_per_epoch(ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo) -> int:
-    """Full batches per process per epoch.
-
-    Raises:
-        DataError: the split holds less than one batch per process.
-    """
-    steps = len(_sampler(ds, cfg, info)) // cfg.train.batch_size
-    if steps == 0:
-        raise DataError(
-            f"The training split has {len(ds)} images, fewer than one batch per process "
-            f"(train.batch_size={cfg.train.batch_size} × {info.world_size} processes)."
-        )
-    return steps
-
-
-def epoch_loader(
-    ds: Dataset, cfg: IPDConfig, info: ddp.DistInfo, epoch: int, skip: int
-) -> DataLoader:
-    """This process's batches of ``epoch``, without the first ``skip`` ones.
-
-    The order comes from DistributedSampler(seed, epoch) and worker seeds from a
-    generator seeded by (seed, epoch): the global RNG is never consumed here, so
-    a resumed run sees the same batches as an uninterrupted one.
-    """
-    t = cfg.train
-    sampler = _sampler(ds, cfg, info)
-    sampler.set_epoch(epoch)
-    steps = steps_per_epoch(ds, cfg, info)
-    return DataLoader(
-        ds,
-        batch_size=t.batch_size,
-        sampler=list(sampler)[skip * t.batch_size : steps * t.batch_size],
-        num_workers=t.num_workers,
-        collate_fn=collate,
-        drop_last=True,
-        generator=torch.Generator().manual_seed(t.seed * 1_000_003 + epoch),
-        pin_memory=info.device.type == "cuda",
-    )
-
-
 @torch.no_grad()
 def validate(
     model: IPDModel,
     ds: Dataset,
     cfg: IPDConfig,
     device: torch.device,
-    autocast: Callable[[], contextlib.AbstractContextManager],
+    autocast: Autocast,
 ) -> dict[str, float]:
     """Expression accuracy and cross-entropy of E_exp + C_exp on ``ds``."""
     was = model.training
@@ -171,49 +127,50 @@ def validate(
     return {"val/acc": hits / total, "val/loss": nll / total}
 
 
-class MetricsLog:
-    """Averages logged scalars over each log interval and appends them to metrics.jsonl."""
+def read_checkpoint(path: str | Path) -> dict:
+    """An IPD-FER training checkpoint (``RUN/checkpoints/last.pt``) as a dict.
 
-    def __init__(self, path: Path | None, resume_step: int | None) -> None:
-        self.path = path
-        self.sums: dict[str, float] = {}
-        self.count = 0
-        if path is not None and resume_step is not None and path.exists():
-            # Drop lines logged after the checkpoint: they are about to be redone.
-            keep = [
-                ln for ln in path.read_text().splitlines() if json.loads(ln)["step"] <= resume_step
-            ]
-            path.write_text("".join(ln + "\n" for ln in keep))
+    Raises:
+        CheckpointError: missing, truncated, or written by another trainer.
+    """
+    return read_training_state(path, FORMAT, "an IPD-FER training checkpoint")
 
-    def add(self, logs: dict[str, torch.Tensor]) -> None:
-        for k, v in logs.items():
-            self.sums[k] = self.sums.get(k, 0.0) + float(v)
-        self.count += 1
 
-    def flush(self, info: ddp.DistInfo, **fields: float) -> dict[str, float]:
-        means = {k: v / max(self.count, 1) for k, v in self.sums.items()}
-        means = ddp.all_reduce_mean(means, info)
-        self.sums, self.count = {}, 0
-        return self.write(fields | means)
+def save_run_state(
+    path: str | Path,
+    cfg: IPDConfig,
+    model: IPDModel,
+    phases: list[Phase],
+    *,
+    step: int,
+    epoch: int,
+    batch_in_epoch: int,
+    metrics: dict[str, float] | None = None,
+    window: dict | None = None,
+) -> Path:
+    """Write the resumable state of an IPD-FER run atomically (the layout of format /1).
 
-    def write(self, record: dict[str, float]) -> dict[str, float]:
-        if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-        return record
+    ``window`` is the metrics log's open averaging window (:meth:`MetricsLog.window`).
+    """
+    return save_training_state(
+        path,
+        format=FORMAT,
+        config=to_dict(cfg),
+        model=model,
+        optimizers={p.name: p.optimizer for p in phases},
+        schedulers={p.name: p.scheduler for p in phases},
+        step=step,
+        epoch=epoch,
+        batch_in_epoch=batch_in_epoch,
+        metrics=metrics,
+        extra={"classes": list(model.classes), "metrics_window": window},
+    )
 
 
 def _open_checkpoint(out: Path, resume: bool) -> dict | None:
     """The checkpoint to resume from; refuse to overwrite a run that was not resumed."""
-    ckpt = out / "checkpoints" / "last.pt"
-    if resume:
-        return read_training_state(ckpt)
-    if ckpt.exists():
-        raise ConfigError(
-            f"Run folder {out} already holds a checkpoint; pass --resume to continue it "
-            "or choose another --out."
-        )
-    return None
+    path = check_fresh_or_resume(out, resume)
+    return None if path is None else read_checkpoint(path)
 
 
 @dataclass
@@ -227,7 +184,7 @@ class _Run:
     model: IPDModel
     phases: list[Phase]
     trainable: list[torch.nn.Module]
-    autocast: Callable[[], contextlib.AbstractContextManager]
+    autocast: Autocast
     log: MetricsLog
     preview: dict[str, torch.Tensor] | None
     steps_per_epoch: int
@@ -235,10 +192,10 @@ class _Run:
 
     def save(self, step: int, epoch: int, skip: int, record: dict[str, float]) -> None:
         if self.info.is_main:
-            path = self.out / "checkpoints" / "last.pt"
-            save_training_state(
-                path, self.cfg, self.model, self.phases,
+            save_run_state(
+                last_checkpoint(self.out), self.cfg, self.model, self.phases,
                 step=step, epoch=epoch, batch_in_epoch=skip, metrics=record,
+                window=self.log.window(),
             )  # fmt: skip
 
     def grid(self, step: int) -> None:
@@ -247,7 +204,7 @@ class _Run:
         x = self.preview["image"].to(self.info.device).float()
         extras = [self.preview[k].float() for k in PREVIEW_KEYS if k in self.preview]
         grid, _ = sample_grid(self.model, x, extras)
-        save_png(self.out / "samples" / f"step_{step:06d}.png", grid)
+        save_png(sample_path(self.out, step), grid)
 
 
 def _setup(
@@ -267,16 +224,22 @@ def _setup(
     model = model.to(info.device)
     if t.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    phases = build_phases(model, cfg, ddp.wrap_nets(model, info))
+    phases = build_phases(model, cfg, wrap_nets(model, info))
     position = (0, 0, 0)
     if state is not None:
-        position = restore_training_state(state, model, phases, out / "checkpoints" / "last.pt")
+        position = restore_training_state(
+            state,
+            model,
+            {p.name: p.optimizer for p in phases},
+            {p.name: p.scheduler for p in phases},
+            last_checkpoint(out),
+        )
     main = info.is_main
     if main:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config_yaml(cfg, out / "config.yaml")
-    steps = steps_per_epoch(data.train, cfg, info)
-    total = t.epochs * steps if t.max_steps is None else min(t.max_steps, t.epochs * steps)
+    steps = steps_per_epoch(data.train, t.batch_size, t.seed, info)
+    total = total_steps(t.epochs, steps, t.max_steps)
     run = _Run(
         cfg=cfg,
         out=out,
@@ -284,13 +247,14 @@ def _setup(
         data=data,
         model=model.train(),
         phases=phases,
-        trainable=list({id(m): m for p in phases for m in p.modules}.values()),
+        trainable=trainable_modules(phases),
         autocast=autocast_factory(info.device, t.bf16),
         log=MetricsLog(out / "metrics.jsonl" if main else None, position[0] if state else None),
         preview=_preview(data, t.sample_count) if main and model.dec is not None else None,
         steps_per_epoch=steps,
         total=total,
     )
+    run.log.restore_window(state.get("metrics_window") if state else None)
     return run, position
 
 
@@ -314,18 +278,24 @@ def train(
     cfg = validate_config(cfg)
     out = Path(out)
     info = ddp.init_distributed(cfg.train.device)
-    from tqdm.auto import tqdm
-
     bar = None
     try:
         run, (step, epoch, skip) = _setup(cfg, out, info, resume, data)
         cfg, t, model = run.cfg, run.cfg.train, run.model
-        tty = info.is_main and sys.stderr.isatty()
-        bar = tqdm(total=run.total, initial=step, disable=not tty, desc=f"train {model.variant}")
+        bar = progress(run.total, step, f"train {model.variant}", info)
         record: dict[str, float] = {}
         tick = time.perf_counter()
         while epoch < t.epochs and step < run.total:
-            loader = epoch_loader(run.data.train, cfg, info, epoch, skip)
+            loader = epoch_loader(
+                run.data.train,
+                batch_size=t.batch_size,
+                seed=t.seed,
+                info=info,
+                epoch=epoch,
+                skip=skip,
+                collate_fn=collate,
+                num_workers=t.num_workers,
+            )
             for raw in loader:
                 batch = prepare_batch(raw, model, info.device, cfg, run.autocast)
                 logs: dict[str, torch.Tensor] = {}

@@ -15,8 +15,8 @@ import torch
 
 from facefactors.checkpoint import load_checkpoint
 from facefactors.errors import CheckpointError, ConfigError
-from facefactors.ipd.export import FORMAT as EXPORT_FORMAT
-from facefactors.ipd.export import TRAIN_FORMAT
+from facefactors.export.classifier import FORMAT as EXPORT_FORMAT
+from facefactors.export.classifier import IPD_TRAIN_FORMAT as TRAIN_FORMAT
 from facefactors.ipd.model import IPDModel
 
 KEY = "model.init_checkpoint"

@@ -9,7 +9,7 @@ Modules (import them directly; this package imports nothing at load time):
 - :mod:`~facefactors.prepare.progress`: the append-only JSONL progress logs.
 - :mod:`~facefactors.prepare.outputs`: ``annotations.csv``, ``failures.csv``, manifest.
 - :mod:`~facefactors.prepare.stats`: pose-bin (Table 1 layout) and class counts.
-- :mod:`~facefactors.prepare.dataset`: ``load_prepared(dir)`` reads the folder back.
+- :mod:`~facefactors.data.prepared`: ``load_prepared(dir)`` reads the folder back.
 
 Output folder layout::
 

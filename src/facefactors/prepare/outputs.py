@@ -7,7 +7,7 @@
   :data:`FAILURE_COLUMNS`, reason ``no_face``, ``corrupt`` or ``missing``.
 - ``stats.json`` and ``stats.md``: see :mod:`facefactors.prepare.stats`.
 - ``prepared.json``: the dataset's class list and protocol facts, read back by
-  :func:`facefactors.prepare.dataset.load_prepared`.
+  :func:`facefactors.data.prepared.load_prepared`.
 
 All are written atomically, so a reader never sees half a file.
 """
@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from facefactors.data.prepared import MANIFEST, MANIFEST_FORMAT
 from facefactors.prepare.stats import compute_stats, stats_markdown
 
 ANNOTATION_COLUMNS = (
@@ -36,8 +37,6 @@ ANNOTATION_COLUMNS = (
     "det_score",
 )
 FAILURE_COLUMNS = ("file", "split", "label", "reason", "detail")
-MANIFEST = "prepared.json"
-MANIFEST_FORMAT = "facefactors-prepared"
 
 
 def _num(value: float | None, digits: int) -> str:

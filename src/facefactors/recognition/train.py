@@ -8,13 +8,18 @@ Run folder::
     OUT/backbone.pt      {"state_dict", "arch", "config", "verification"}, rewritten
                          atomically after every epoch; what ``create_backbone(arch,
                          checkpoint=OUT/backbone.pt)`` loads for E_id and N of IPD-FER.
+    OUT/checkpoints/last.pt  the resumable state (backbone, margin head, optimiser, RNGs,
+                         position), after every epoch and when ``max_steps`` stops the run.
+
+The loop stands on :mod:`facefactors.training`: the same epoch loader (data order a
+pure function of (seed, epoch)), flips from the saved global RNG, metrics writer and
+checkpoint layout as IPD-FER, so ``resume=True`` continues bit-for-bit.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +28,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
 
 from facefactors.checkpoint import save_checkpoint
 from facefactors.config import save_config_yaml, to_dict
-from facefactors.errors import ConfigError, NonFiniteLossError
+from facefactors.errors import ConfigError
 from facefactors.recognition.data import (
     CachedIdentities,
     IdentityFolder,
@@ -36,6 +40,23 @@ from facefactors.recognition.data import (
 )
 from facefactors.recognition.margin import MarginHead
 from facefactors.recognition.verify import evaluate_verification
+from facefactors.training.distributed import DistInfo, resolve_device
+from facefactors.training.loop import (
+    epoch_loader,
+    progress,
+    random_hflip,
+    steps_per_epoch,
+    total_steps,
+)
+from facefactors.training.phases import check_finite
+from facefactors.training.run import MetricsLog, check_fresh_or_resume, last_checkpoint
+from facefactors.training.state import (
+    read_training_state,
+    restore_training_state,
+    save_training_state,
+)
+
+FORMAT = "facefactors.recognition.train/1"
 
 
 @dataclass
@@ -76,6 +97,8 @@ class PretrainConfig:
         verify_pairs: verification pairs, half same, half different.
         verify_folds: folds of the threshold cross-validation.
         log_every: steps between metrics.jsonl lines.
+        max_steps: stop (and checkpoint) after this many steps in total, without
+            changing the learning-rate schedule (None: run all epochs).
     """
 
     arch: str = "resnet18"
@@ -107,6 +130,7 @@ class PretrainConfig:
     verify_pairs: int = 3000
     verify_folds: int = 10
     log_every: int = 20
+    max_steps: int | None = None
 
 
 @dataclass
@@ -138,6 +162,8 @@ def validate_config(cfg: PretrainConfig) -> None:
     ):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {getattr(cfg, key)}.")
+    if cfg.max_steps is not None and cfg.max_steps < 1:
+        raise ConfigError(f"Config key 'max_steps' must be at least 1, got {cfg.max_steps}.")
     if cfg.threads is not None and cfg.threads < 1:
         raise ConfigError(f"Config key 'threads' must be at least 1, got {cfg.threads}.")
     if cfg.verify_identities < 2:
@@ -201,19 +227,6 @@ def _lr_at(cfg: PretrainConfig, step: int, total: int, steps_per_epoch: int) -> 
     return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
 
 
-def _random_flip(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """Mirror a random half of a (B, 3, H, W) batch."""
-    mask = torch.rand(x.shape[0], generator=gen) < 0.5
-    return torch.where(mask.to(x.device)[:, None, None, None], x.flip(3), x)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU; ``cpu``/``cuda`` as given."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _build_training(
     cfg: PretrainConfig, num_identities: int, device: torch.device
 ) -> tuple[torch.nn.Module, MarginHead, torch.optim.Optimizer]:
@@ -253,9 +266,25 @@ def save_backbone(
     )
 
 
-def _append_jsonl(path: Path, record: dict) -> None:
-    with path.open("a") as f:
-        f.write(json.dumps(record) + "\n")
+def read_checkpoint(path: str | Path) -> dict:
+    """A pretrain-id training checkpoint (``OUT/checkpoints/last.pt``) as a dict.
+
+    Raises:
+        CheckpointError: missing, truncated, or written by another trainer.
+    """
+    return read_training_state(path, FORMAT, "a pretrain-id training checkpoint")
+
+
+def _read_history(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+
+
+class _Nets(torch.nn.Module):
+    """Backbone and margin head under one state dict, for the training checkpoint."""
+
+    def __init__(self, backbone: torch.nn.Module, head: MarginHead) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
 
 
 def pretrain(
@@ -263,113 +292,133 @@ def pretrain(
     out: str | Path,
     train_data: IdentityFolder | CachedIdentities | None = None,
     held_out: CachedIdentities | None = None,
+    *,
+    resume: bool = False,
 ) -> PretrainResult:
     """Train ``cfg.arch`` with a margin head and save ``out/backbone.pt``.
 
     Args:
-        cfg: the settings.
+        cfg: the settings (with ``resume``, the run's own config).
         out: run folder (created).
         train_data / held_out: optional prebuilt datasets (tests); by default built
             from ``cfg.data``. Items are ``{"image", "identity"}`` with identities 0..K-1
             and ``train_data.num_identities`` = K.
+        resume: continue from ``out/checkpoints/last.pt`` exactly where it stopped.
 
     Returns:
-        The backbone path, the final verification metrics, wall time and last loss.
+        The backbone path, the final verification metrics, wall time, last loss and
+        the metrics history (the lines of ``metrics.jsonl``).
 
     Raises:
-        NonFiniteLossError: the loss became NaN/inf; the last saved backbone is kept.
+        ConfigError: a fresh run into a folder that holds a checkpoint.
+        CheckpointError: ``resume`` without a readable recognition checkpoint.
+        NonFiniteLossError: the loss became NaN/inf; the last saved state is kept.
     """
-    from tqdm.auto import tqdm
-
     validate_config(cfg)
     start = time.perf_counter()
     out = Path(out)
+    ckpt = check_fresh_or_resume(out, resume)
+    state = None if ckpt is None else read_checkpoint(ckpt)
     out.mkdir(parents=True, exist_ok=True)
     save_config_yaml(cfg, out / "config.yaml")
-    metrics = out / "metrics.jsonl"
-    metrics.write_text("")
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     if train_data is None or held_out is None:
         train_data, held_out = build_data(cfg)
-    device = resolve_device(cfg.device)
+    info = DistInfo(device=resolve_device(cfg.device))
+    device = info.device
     backbone, head, opt = _build_training(cfg, train_data.num_identities, device)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    loader = DataLoader(
-        train_data,
-        batch_size=cfg.batch_size,
-        shuffle=True,
-        generator=gen,
-        drop_last=len(train_data) >= cfg.batch_size,
-        num_workers=cfg.num_workers,
-    )
-    steps_per_epoch = len(loader)
-    total = cfg.epochs * steps_per_epoch
+    nets = _Nets(backbone, head)
+    step, epoch, skip = 0, 0, 0
+    if state is not None:
+        step, epoch, skip = restore_training_state(state, nets, {"train": opt}, None, ckpt)
+    spe = steps_per_epoch(train_data, cfg.batch_size, cfg.seed, info, key="batch_size")
+    total = total_steps(cfg.epochs, spe, cfg.max_steps)
+    full = cfg.epochs * spe  # the schedule's length, whatever max_steps stops at
     loss_name = f"loss/{cfg.head}"
     path = out / "backbone.pt"
-    history: list[dict] = []
-    verification: dict[str, float] = {}
-    sums = {loss_name: 0.0, "acc/train": 0.0}
-    count, step, tick, last_loss = 0, 0, time.perf_counter(), math.nan
-    bar = tqdm(total=total, desc="pretrain-id", disable=not sys.stderr.isatty())
-    for epoch in range(cfg.epochs):
-        backbone.train()
-        for batch in loader:
-            lr = _lr_at(cfg, step, total, steps_per_epoch)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            x = batch["image"].to(device, non_blocking=True)
-            y = batch["identity"].to(device, non_blocking=True)
-            if cfg.flip:
-                x = _random_flip(x, gen)
-            if cfg.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
-                emb = backbone(x)
-            cos = head.cosines(emb)
-            loss = F.cross_entropy(head.margin(cos, y), y)
-            if not torch.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"Loss '{loss_name}' became {loss.item()} at step {step} (epoch {epoch}); "
-                    f"the last good backbone is {path if path.exists() else 'not yet saved'}."
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            last_loss = loss.item()
-            sums[loss_name] += last_loss
-            sums["acc/train"] += (cos.argmax(1) == y).float().mean().item()
-            count += 1
-            step += 1
-            bar.update(1)
-            if step % cfg.log_every == 0 or step == total:
-                now = time.perf_counter()
-                rec = {
-                    "step": step,
-                    "epoch": epoch,
-                    "lr": lr,
-                    **{k: v / count for k, v in sums.items()},
-                    "images_per_s": count * cfg.batch_size / max(now - tick, 1e-9),
-                }
-                _append_jsonl(metrics, rec)
-                history.append(rec)
-                bar.set_postfix(loss=f"{rec[loss_name]:.3f}")
-                sums, count, tick = dict.fromkeys(sums, 0.0), 0, now
-        verification = evaluate_verification(
-            backbone,
-            held_out.images,
-            held_out.labels,
-            num_pairs=cfg.verify_pairs,
-            folds=cfg.verify_folds,
-            seed=cfg.seed,
-            flip=cfg.flip,
-            device=device,
-            autocast_bf16=cfg.bf16,
+    log = MetricsLog(out / "metrics.jsonl", step if state is not None else None)
+    log.restore_window(state.get("metrics_window") if state is not None else None)
+    verification: dict[str, float] = dict(state["metrics"]) if state is not None else {}
+    last_loss = math.nan
+
+    def save(record: dict[str, float]) -> None:
+        save_training_state(
+            last_checkpoint(out),
+            format=FORMAT,
+            config=to_dict(cfg),
+            model=nets,
+            optimizers={"train": opt},
+            step=step,
+            epoch=epoch,
+            batch_in_epoch=skip,
+            metrics=record,
+            extra={"metrics_window": log.window()},
         )
-        rec = {"step": step, "epoch": epoch, **{f"verify/{k}": v for k, v in verification.items()}}
-        _append_jsonl(metrics, rec)
-        history.append(rec)
-        save_backbone(path, backbone, cfg, verification, epoch + 1)
-    bar.close()
+
+    bar = progress(total, step, "pretrain-id", info)
+    tick = time.perf_counter()
+    try:
+        while epoch < cfg.epochs and step < total:
+            backbone.train()
+            loader = epoch_loader(
+                train_data,
+                batch_size=cfg.batch_size,
+                seed=cfg.seed,
+                info=info,
+                epoch=epoch,
+                skip=skip,
+                num_workers=cfg.num_workers,
+            )
+            for batch in loader:
+                lr = _lr_at(cfg, step, full, spe)
+                for g in opt.param_groups:
+                    g["lr"] = lr
+                x = batch["image"].to(device, non_blocking=True)
+                y = batch["identity"].to(device, non_blocking=True)
+                if cfg.flip:
+                    x = random_hflip(x)
+                if cfg.channels_last:
+                    x = x.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                    emb = backbone(x)
+                cos = head.cosines(emb)
+                loss = F.cross_entropy(head.margin(cos, y), y)
+                check_finite({loss_name: loss}, step + 1, "train")
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                last_loss = loss.item()
+                log.add({loss_name: last_loss, "acc/train": (cos.argmax(1) == y).float().mean()})
+                step, skip = step + 1, skip + 1
+                bar.update(1)
+                if step % cfg.log_every == 0 or step == total:
+                    now = time.perf_counter()
+                    ips = log.count * cfg.batch_size / max(now - tick, 1e-9)
+                    rec = log.flush(info, step=step, epoch=epoch, lr=lr, images_per_s=ips)
+                    bar.set_postfix(loss=f"{rec[loss_name]:.3f}")
+                    tick = now
+                if step >= total:
+                    break
+            if skip >= spe:  # the epoch is complete: verify, then save both files
+                verification = evaluate_verification(
+                    backbone,
+                    held_out.images,
+                    held_out.labels,
+                    num_pairs=cfg.verify_pairs,
+                    folds=cfg.verify_folds,
+                    seed=cfg.seed,
+                    flip=cfg.flip,
+                    device=device,
+                    autocast_bf16=cfg.bf16,
+                )
+                verify = {f"verify/{k}": v for k, v in verification.items()}
+                log.write({"step": step, "epoch": epoch} | verify)
+                epoch, skip = epoch + 1, 0
+                save_backbone(path, backbone, cfg, verification, epoch)
+            save(verification)
+    finally:
+        bar.close()
+    history = _read_history(out / "metrics.jsonl")
     return PretrainResult(path, verification, time.perf_counter() - start, last_loss, history)

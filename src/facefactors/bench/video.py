@@ -105,7 +105,7 @@ def _fps_run(rec, path: Path, seconds: float, track: bool, detect_every: int) ->
 
 def _component_ms(rec, frame: np.ndarray, repeats: int = 5) -> dict:
     """Milliseconds of each stage on one frame, to show where the time goes."""
-    from facefactors.tracking import refine_with_onet
+    from facefactors.inference.tracking import refine_with_onet
 
     mtcnn = rec.pipeline.mtcnn
     boxes, landmarks = mtcnn.detect(frame)[0]
@@ -166,9 +166,10 @@ def bench_video(
     """
     import torch
 
+    from facefactors.export.classifier import ExpressionClassifier
     from facefactors.inference import ExpressionRecognizer
     from facefactors.ipd.config import IPDConfig
-    from facefactors.ipd.export import ExpressionClassifier, inference_state
+    from facefactors.ipd.export import inference_state
     from facefactors.ipd.model import build_model
 
     if threads is not None:

@@ -19,8 +19,8 @@ from facefactors.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
     from facefactors.inference import ExpressionRecognizer
-    from facefactors.inference_io import InputFile
-    from facefactors.predictions import FacePrediction
+    from facefactors.inference.io import InputFile
+    from facefactors.inference.predictions import FacePrediction
 
 
 @dataclass
@@ -90,8 +90,8 @@ def run_predict(opts: PredictOptions) -> PredictSummary:
     from tqdm.auto import tqdm
 
     from facefactors.inference import ExpressionRecognizer
-    from facefactors.inference_io import expand_inputs, write_predictions
-    from facefactors.predictions import Predictions
+    from facefactors.inference.io import expand_inputs, write_predictions
+    from facefactors.inference.predictions import Predictions
 
     opts.validate()
     rec = ExpressionRecognizer.from_checkpoint(
@@ -172,7 +172,7 @@ def _run_video(
     """Predict the frames of one video; an unreadable video is recorded as skipped."""
     from tqdm.auto import tqdm
 
-    from facefactors.inference_io import video_frame_count
+    from facefactors.inference.io import video_frame_count
 
     total = video_frame_count(item.path)
     frames = tqdm(
@@ -207,7 +207,7 @@ def _record(
     faces: list[FacePrediction],
 ) -> None:
     """Keep the predictions of one image or frame and write its annotated copy."""
-    from facefactors.inference_io import annotation_path, draw_predictions, save_image_rgb
+    from facefactors.inference.io import annotation_path, draw_predictions, save_image_rgb
 
     rows.extend(faces)
     summary.faces += len(faces)

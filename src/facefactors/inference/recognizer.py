@@ -1,13 +1,13 @@
 """Expression recognition for users: images in, one labelled prediction per face out.
 
 :class:`ExpressionRecognizer` wraps a trained E_exp + C_exp
-(:class:`~facefactors.ipd.export.ExpressionClassifier`) and the face pipeline
+(:class:`~facefactors.export.classifier.ExpressionClassifier`) and the face pipeline
 (MTCNN, 5-point alignment, landmark head pose); an exported ``.onnx`` model
-(:class:`~facefactors.onnx_model.OnnxExpressionClassifier`, onnxruntime on the
+(:class:`~facefactors.export.runtime.OnnxExpressionClassifier`, onnxruntime on the
 CPU) can take the classifier's place. ``predict`` accepts paths, RGB
 uint8 arrays, PIL images or already aligned tensors and returns
-:class:`~facefactors.predictions.Predictions` (a list of
-:class:`~facefactors.predictions.FacePrediction` with ``to_dataframe``,
+:class:`~facefactors.inference.predictions.Predictions` (a list of
+:class:`~facefactors.inference.predictions.FacePrediction` with ``to_dataframe``,
 ``to_csv`` and ``to_json``).
 
 The MTCNN detector is created on first use, so aligned tensors can be classified
@@ -30,14 +30,14 @@ import numpy as np
 import torch
 
 from facefactors.errors import DataError
-from facefactors.inference_io import is_video_name, read_video_frames
-from facefactors.predictions import FacePrediction, Predictions
+from facefactors.inference.io import is_video_name, read_video_frames
+from facefactors.inference.predictions import FacePrediction, Predictions
 
 if TYPE_CHECKING:
+    from facefactors.export.classifier import ExpressionClassifier
+    from facefactors.export.runtime import OnnxExpressionClassifier
     from facefactors.faces.pipeline import Face, FacePipeline
-    from facefactors.ipd.export import ExpressionClassifier
-    from facefactors.onnx_model import OnnxExpressionClassifier
-    from facefactors.tracking import FaceTracker
+    from facefactors.inference.tracking import FaceTracker
 
 
 def crops_to_tensor(crops: np.ndarray) -> torch.Tensor:
@@ -114,7 +114,7 @@ class ExpressionRecognizer:
     ) -> ExpressionRecognizer:
         """Load an exported ``model.pt``, a training ``last.pt`` or an exported ``.onnx``.
 
-        See :func:`~facefactors.ipd.export.load_expression_model`. An ``.onnx`` file
+        See :func:`~facefactors.export.classifier.load_expression_model`. An ``.onnx`` file
         (fp32 or int8, from ``facefactors export``) runs in onnxruntime on the CPU:
         a ``device`` other than ``"cpu"`` is refused.
 
@@ -123,7 +123,7 @@ class ExpressionRecognizer:
             FaceFactorsError: an ``.onnx`` file with a non-CPU ``device``, or without
                 onnx/onnxruntime installed.
         """
-        from facefactors.ipd.export import load_expression_model
+        from facefactors.export.classifier import load_expression_model
 
         return cls(
             load_expression_model(path),
@@ -159,8 +159,8 @@ class ExpressionRecognizer:
         return self._pipeline
 
     def tracker(self, detect_every: int = 15) -> FaceTracker:
-        """A fresh :class:`~facefactors.tracking.FaceTracker` for one video."""
-        from facefactors.tracking import FaceTracker
+        """A fresh :class:`~facefactors.inference.tracking.FaceTracker` for one video."""
+        from facefactors.inference.tracking import FaceTracker
 
         return FaceTracker(self.pipeline.mtcnn, detect_every=detect_every)
 
@@ -279,7 +279,7 @@ class ExpressionRecognizer:
 
         Frames are decoded with OpenCV. With ``track`` the full MTCNN runs every
         ``detect_every`` processed frames and O-Net alone follows the faces in
-        between (see :mod:`facefactors.tracking`); without it every frame is fully
+        between (see :mod:`facefactors.inference.tracking`); without it every frame is fully
         detected. Aligned faces of up to ``batch_size`` frames go through the
         classifier together.
 

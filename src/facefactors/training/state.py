@@ -1,11 +1,14 @@
 """Training checkpoints: everything needed to continue a run bit-for-bit.
 
-A checkpoint is a plain dict (loadable with ``weights_only=True``) holding the
-config, the model and every phase's optimiser and scheduler state, the RNG
-states of torch (CPU and CUDA), numpy and Python, and the position in the run
-(global step, epoch, batches already done in that epoch). Data order is a pure
-function of (seed, epoch), so together they make ``--resume`` give the same
-loss at the next step as a run that never stopped.
+A checkpoint is a plain dict (loadable with ``weights_only=True``) holding a
+format tag, the config, the model and every optimiser and scheduler state (keyed
+by phase name), the RNG states of torch (CPU and CUDA), numpy and Python, and
+the position in the run (global step, epoch, batches already done in that
+epoch). Data order is a pure function of (seed, epoch)
+(:func:`facefactors.training.loop.epoch_loader`), so together they make
+``--resume`` give the same loss at the next step as a run that never stopped.
+Every trainer (IPD-FER, identity pretraining, the tensorial model) writes this
+one layout under its own format tag.
 """
 
 from __future__ import annotations
@@ -16,15 +19,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from facefactors.checkpoint import load_checkpoint, save_checkpoint
-from facefactors.config import to_dict
 from facefactors.errors import CheckpointError
-from facefactors.ipd.config import IPDConfig
-from facefactors.ipd.model import IPDModel
-from facefactors.ipd.phases import Phase
-
-FORMAT = "facefactors.ipd.train/1"
 
 
 def rng_state() -> dict[str, Any]:
@@ -62,57 +60,72 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_training_state(
     path: str | Path,
-    cfg: IPDConfig,
-    model: IPDModel,
-    phases: list[Phase],
     *,
+    format: str,
+    config: dict[str, Any],
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any] | None = None,
     step: int,
     epoch: int,
     batch_in_epoch: int,
     metrics: dict[str, float] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Write a resumable checkpoint atomically.
+    """Write a resumable checkpoint atomically (fsync, then rename).
 
     Args:
         path: destination (``checkpoints/last.pt``).
-        cfg: the run config (stored as a dict).
-        model: the networks.
-        phases: their optimisers and schedulers.
+        format: the trainer's format tag (``facefactors.ipd.train/1`` ...).
+        config: the run config as a plain dict.
+        model: the networks (one module; its state dict is stored).
+        optimizers: by phase name.
+        schedulers: by phase name (objects with ``state_dict``), if any.
         step: optimisation steps done.
         epoch: current epoch (the next one to run when ``batch_in_epoch`` is 0).
         batch_in_epoch: batches of ``epoch`` already done.
         metrics: latest scalar metrics, for reference.
+        extra: more plain entries for the trainer (class names, BEGAN's k_t ...).
     """
     state = {
-        "format": FORMAT,
-        "config": to_dict(cfg),
-        "classes": list(model.classes),
+        "format": format,
+        "config": config,
         "model": model.state_dict(),
-        "optimizers": {p.name: p.optimizer.state_dict() for p in phases},
-        "schedulers": {p.name: p.scheduler.state_dict() for p in phases},
+        "optimizers": {k: o.state_dict() for k, o in optimizers.items()},
+        "schedulers": {k: s.state_dict() for k, s in (schedulers or {}).items()},
         "rng": rng_state(),
         "step": int(step),
         "epoch": int(epoch),
         "batch_in_epoch": int(batch_in_epoch),
         "metrics": dict(metrics or {}),
+        **(extra or {}),
     }
     return save_checkpoint(path, state)
 
 
-def read_training_state(path: str | Path) -> dict[str, Any]:
-    """Load a training checkpoint, checking that it is one.
+def read_training_state(path: str | Path, format: str, what: str) -> dict[str, Any]:
+    """Load a training checkpoint, checking that it is one of ``format``.
+
+    Args:
+        path: the checkpoint.
+        format: the expected format tag.
+        what: the trainer in words, for the error (``an IPD-FER training checkpoint``).
 
     Raises:
-        CheckpointError: missing, truncated, or not written by the IPD trainer.
+        CheckpointError: missing, truncated, or written by another trainer.
     """
     state = load_checkpoint(path)
-    if state.get("format") != FORMAT:
-        raise CheckpointError(f"Checkpoint {path} is not an IPD-FER training checkpoint.")
+    if state.get("format") != format:
+        raise CheckpointError(f"Checkpoint {path} is not {what}.")
     return state
 
 
 def restore_training_state(
-    state: dict[str, Any], model: IPDModel, phases: list[Phase], path: str | Path
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizers: dict[str, torch.optim.Optimizer],
+    schedulers: dict[str, Any] | None,
+    path: str | Path,
 ) -> tuple[int, int, int]:
     """Load weights, optimisers, schedulers and RNGs; return (step, epoch, batch_in_epoch).
 
@@ -121,9 +134,10 @@ def restore_training_state(
     """
     try:
         model.load_state_dict(state["model"])
-        for p in phases:
-            p.optimizer.load_state_dict(state["optimizers"][p.name])
-            p.scheduler.load_state_dict(state["schedulers"][p.name])
+        for name, opt in optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, sched in (schedulers or {}).items():
+            sched.load_state_dict(state["schedulers"][name])
     except (KeyError, RuntimeError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"Checkpoint {path} does not match this model: {first}.") from None

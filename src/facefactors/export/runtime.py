@@ -1,10 +1,10 @@
 """Exported ONNX classifiers (fp32 or int8) as drop-in expression models for inference.
 
 :func:`load_onnx_classifier` opens a ``.onnx`` file written by ``facefactors
-export`` (:mod:`facefactors.onnx_export`, or its int8 copy from
-:mod:`facefactors.onnx_quant`) in an onnxruntime CPU session and wraps it in
+export`` (:mod:`facefactors.export.onnx`, or its int8 copy from
+:mod:`facefactors.export.quantize`) in an onnxruntime CPU session and wraps it in
 :class:`OnnxExpressionClassifier`, which has the interface of
-:class:`~facefactors.ipd.export.ExpressionClassifier` that
+:class:`~facefactors.export.classifier.ExpressionClassifier` that
 :class:`~facefactors.inference.ExpressionRecognizer` uses: ``classes``,
 ``input_size`` and ``forward(x) -> logits``. The class names and input size come
 from the file's ``metadata_props``.
@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from facefactors.errors import CheckpointError, DataError, FaceFactorsError
-from facefactors.onnx_export import require_onnx
+from facefactors.export.onnxrt import require_onnx
 
 
 class OnnxExpressionClassifier(nn.Module):
@@ -146,7 +146,7 @@ def load_onnx_classifier(path: str | os.PathLike) -> OnnxExpressionClassifier:
         CheckpointError: the file is missing, unreadable, not a facefactors export,
             or its graph does not fit its metadata.
     """
-    from facefactors.onnx_quant import session as ort_session
+    from facefactors.export.onnxrt import session as ort_session
 
     require_onnx()
     path = Path(path)

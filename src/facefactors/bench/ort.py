@@ -1,7 +1,7 @@
 """onnxruntime timings for ``facefactors bench infer``: fp32 and static int8.
 
-The classifier is exported with :func:`facefactors.onnx_export.export_onnx`,
-quantised with :func:`facefactors.onnx_quant.quantize_onnx` (calibrated on a few
+The classifier is exported with :func:`facefactors.export.onnx.export_onnx`,
+quantised with :func:`facefactors.export.quantize.quantize_onnx` (calibrated on a few
 synthetic faces, enough for timing) and both files are timed on the same
 random batch and single image as the torch settings.
 """
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefactors.ipd.export import ExpressionClassifier
+from facefactors.export.classifier import ExpressionClassifier
 
 CALIBRATION_COUNT = 32  # synthetic faces: quantisation ranges good enough for timing
 
@@ -46,8 +46,9 @@ def bench_ort(
         Two dicts (fp32, int8) with ``backend`` = "onnxruntime", ``dtype``,
         ``channels_last``, ``compile`` (False), ``images_per_s``, ``latency_ms_single``.
     """
-    from facefactors.onnx_export import INPUT_NAME, OUTPUT_NAME, export_onnx
-    from facefactors.onnx_quant import quantize_onnx, session, synthetic_calibration
+    from facefactors.export.onnx import INPUT_NAME, OUTPUT_NAME, export_onnx
+    from facefactors.export.onnxrt import session
+    from facefactors.export.quantize import quantize_onnx, synthetic_calibration
 
     size = int(net.input_size)
     g = torch.Generator().manual_seed(0)

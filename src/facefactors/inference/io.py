@@ -20,7 +20,7 @@ import numpy as np
 from facefactors.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from facefactors.predictions import FacePrediction, Predictions
+    from facefactors.inference.predictions import FacePrediction, Predictions
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 # Suffixes cv2.imwrite can encode; annotated copies of other files are written as PNG.

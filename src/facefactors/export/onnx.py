@@ -15,38 +15,19 @@ import json
 import os
 import warnings
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from facefactors.errors import CheckpointError, FaceFactorsError
+from facefactors.export.classifier import NORMALIZATION
+from facefactors.export.onnxrt import INPUT_NAME, OUTPUT_NAME, require_onnx
 
-if TYPE_CHECKING:
-    from facefactors.ipd.export import ExpressionClassifier
-
-INPUT_NAME = "image"
-OUTPUT_NAME = "logits"
-# Batch sizes of the parity check; two different ones show the batch axis is dynamic.
 VERIFY_BATCH_SIZES: tuple[int, ...] = (2, 5)
 
-
-def require_onnx() -> tuple[ModuleType, ModuleType]:
-    """Import ``onnx`` and ``onnxruntime``.
-
-    Raises:
-        FaceFactorsError: one of them is not installed (names the pip extra).
-    """
-    try:
-        import onnx
-        import onnxruntime
-    except ImportError as exc:
-        raise FaceFactorsError(
-            f"ONNX export needs the packages onnx and onnxruntime ({exc.name or exc} is "
-            "missing); install them with `pip install facefactors[onnx]`."
-        ) from None
-    return onnx, onnxruntime
+if TYPE_CHECKING:
+    from facefactors.export.classifier import ExpressionClassifier
 
 
 def onnx_metadata(model: ExpressionClassifier) -> dict[str, str]:
@@ -56,7 +37,7 @@ def onnx_metadata(model: ExpressionClassifier) -> dict[str, str]:
     return {
         "classes": json.dumps(list(model.classes)),
         "input_size": str(int(model.input_size)),
-        "normalization": json.dumps({"mean": 0.5, "std": 0.5, "color": "RGB"}),
+        "normalization": json.dumps(NORMALIZATION),
         "input_layout": "NCHW, RGB, 5-point ArcFace-template aligned, (x/255 - 0.5)/0.5",
         "producer": f"facefactors {__version__}",
     }
@@ -163,7 +144,7 @@ def export_checkpoint(
         CheckpointError: the checkpoint is missing, not an expression model or an .onnx file.
         FaceFactorsError: onnx/onnxruntime are not installed.
     """
-    from facefactors.ipd.export import ExpressionClassifier, load_expression_model
+    from facefactors.export.classifier import ExpressionClassifier, load_expression_model
 
     require_onnx()  # before loading anything, so a missing extra fails fast
     model = load_expression_model(checkpoint)

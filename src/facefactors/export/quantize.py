@@ -1,6 +1,6 @@
 """Static int8 quantisation of the exported expression classifier (onnxruntime).
 
-The fp32 graph of :mod:`facefactors.onnx_export` (``image`` (B, 3, S, S) float32
+The fp32 graph of :mod:`facefactors.export.onnx` (``image`` (B, 3, S, S) float32
 in [-1, 1] → ``logits`` (B, K)) is rewritten in QDQ form: per-channel signed
 int8 weights, unsigned int8 activations whose ranges (MinMax) come from
 calibration images. On CPUs with AVX512-VNNI onnxruntime runs it several times
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 
 from facefactors.errors import ConfigError, FaceFactorsError
-from facefactors.onnx_export import INPUT_NAME, OUTPUT_NAME, require_onnx
+from facefactors.export.onnxrt import INPUT_NAME, OUTPUT_NAME, require_onnx, session
 
 CALIBRATION_COUNT = 256  # synthetic faces calibrating `facefactors export --int8`
 HELD_OUT_COUNT = 64  # synthetic faces of the int8-vs-fp32 agreement check
@@ -98,7 +98,7 @@ def quantize_onnx(
     atomically.
 
     Args:
-        src: fp32 model from :func:`facefactors.onnx_export.export_onnx`.
+        src: fp32 model from :func:`facefactors.export.onnx.export_onnx`.
         dst: destination ``.onnx`` file (must differ from ``src``).
         calibration: (N, 3, S, S) float32 images in [-1, 1], S the model's input size.
         per_channel: one weight scale per output channel (else one per tensor).
@@ -164,16 +164,6 @@ def quantize_onnx(
     quantized.metadata_props.add(key="quantization", value=json.dumps(description))
     atomic_write_bytes(dst, quantized.SerializeToString())
     return dst
-
-
-def session(path: str | os.PathLike, threads: int | None = None) -> Any:
-    """An onnxruntime CPU session; ``threads`` sets ``intra_op_num_threads`` (default: ORT's)."""
-    _onnx, ort = require_onnx()
-    opts = ort.SessionOptions()
-    if threads:
-        opts.intra_op_num_threads = int(threads)
-        opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
 def logits(path: str | os.PathLike, images: np.ndarray) -> np.ndarray:

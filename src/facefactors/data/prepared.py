@@ -18,7 +18,10 @@ from pathlib import Path
 from facefactors.data.csvset import load_csv
 from facefactors.data.records import DatasetIndex
 from facefactors.errors import DataError
-from facefactors.prepare.outputs import MANIFEST, MANIFEST_FORMAT
+
+# The manifest `facefactors prepare` writes beside annotations.csv (prepare/outputs.py).
+MANIFEST = "prepared.json"
+MANIFEST_FORMAT = "facefactors-prepared"
 
 _MANIFEST_KEYS = ("dataset", "classes", "extra_neutral")
 

@@ -2,11 +2,10 @@
 
 ``torchrun --nproc-per-node N -m facefactors train ...`` sets RANK, WORLD_SIZE,
 LOCAL_RANK, MASTER_ADDR and MASTER_PORT; :func:`init_distributed` reads them
-and joins the process group (NCCL on CUDA, gloo on CPU). Each trainable network
-is wrapped in its own DistributedDataParallel so that the phases of Algorithm 1
-(which call different networks with different ones frozen) each all-reduce
-exactly the gradients they produce. Frozen uses (E_id everywhere, D and C_p in
-phase 3) call the raw modules, outside DDP.
+and joins the process group (NCCL on CUDA, gloo on CPU). Trainers wrap each
+trainable network in its own DistributedDataParallel (:func:`ddp_wrap`) so that
+phases that call different networks with different ones frozen each all-reduce
+exactly the gradients they produce; frozen uses call the raw modules, outside DDP.
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-
-from facefactors.ipd.model import IPDModel
-from facefactors.ipd.phases import Nets, own_nets
 
 
 @dataclass(frozen=True)
@@ -71,24 +67,20 @@ def init_distributed(device: str = "auto") -> DistInfo:
     return DistInfo(dist.get_rank(), dist.get_world_size(), local_rank, dev, owns)
 
 
-def wrap_nets(model: IPDModel, info: DistInfo) -> Nets:
-    """The trainable networks, each in its own DDP wrapper when distributed.
-
-    DDP broadcasts the wrapped networks' weights from rank 0; E_id, never wrapped,
-    is broadcast here so that every process has the same frozen identity network.
-    """
-    nets = own_nets(model)
-    if not info.distributed:
-        return nets
-    if model.e_id is not None:
-        for t in model.e_id.state_dict().values():
-            dist.broadcast(t, src=0)
+def ddp_wrap(module: nn.Module | None, info: DistInfo) -> nn.Module | None:
+    """``module`` in a DDP wrapper when distributed (``None`` and single-process pass through)."""
+    if module is None or not info.distributed:
+        return module
     ids = [info.device.index] if info.device.type == "cuda" else None
+    return DistributedDataParallel(module, device_ids=ids)
 
-    def wrap(m: nn.Module | None) -> nn.Module | None:
-        return None if m is None else DistributedDataParallel(m, device_ids=ids)
 
-    return Nets(*(wrap(m) for m in nets))
+def broadcast_module(module: nn.Module | None, info: DistInfo) -> None:
+    """Copy rank 0's weights and buffers of a module DDP does not wrap (a frozen network)."""
+    if module is None or not info.distributed:
+        return
+    for t in module.state_dict().values():
+        dist.broadcast(t, src=0)
 
 
 def all_reduce_mean(values: dict[str, float], info: DistInfo) -> dict[str, float]:
