@@ -33,14 +33,17 @@ class Phase:
         modules: the modules whose parameters this phase updates.
         loss_fn: batch → (objective, logs of detached scalars).
         optimizer: over exactly those parameters.
-        scheduler: its learning-rate schedule (stepped once per epoch).
+        scheduler: its learning-rate schedule (stepped once per epoch), if any.
+        after_step: called with the logs after the update (BEGAN's D phase stores
+            k_{t+1} there), if any.
     """
 
     name: str
     modules: list[nn.Module]
     loss_fn: Callable[[Any], tuple[torch.Tensor, Logs]]
     optimizer: torch.optim.Optimizer
-    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    after_step: Callable[[Logs], None] | None = None
 
     def parameters(self) -> Iterator[nn.Parameter]:
         for m in self.modules:
@@ -81,8 +84,8 @@ def run_phase(
     phase: Phase,
     batch: Any,
     trainable: list[nn.Module],
-    step: int,
-    autocast: Callable[[], contextlib.AbstractContextManager],
+    step: int = 0,
+    autocast: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext,
 ) -> Logs:
     """Run one phase: forward its objective, backward, optimiser step.
 
@@ -110,4 +113,6 @@ def run_phase(
     if total.requires_grad:  # every term switched off leaves nothing to learn
         total.backward()
         phase.optimizer.step()
+    if phase.after_step is not None:
+        phase.after_step(logs)
     return logs
