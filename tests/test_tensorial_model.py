@@ -8,6 +8,7 @@ import pytest
 import torch
 import yaml
 
+from facefactors.config import from_dict, to_dict
 from facefactors.errors import ConfigError
 from facefactors.synth import shading as SH
 from facefactors.tensorial import config as C
@@ -220,12 +221,14 @@ def test_presets_and_config_errors():
     p, q = C.paper(), C.quick()
     assert (p.model.k_x, p.model.k_3way) == (12288, 10800)
     assert q.model.image_size < 64 and q.model.k_3way * q.model.k_x < 3_000_000
-    d = C.to_dict(p)
-    assert C.from_dict(yaml.safe_load(yaml.safe_dump(d))) == p  # YAML-ready
-    assert C.from_dict({"model": {"k_id": 12}}, base=q).model.k_id == 12
-    assert q.model.k_id == 16  # base not mutated
+    d = to_dict(p)
+    assert from_dict(C.TensorialConfig, yaml.safe_load(yaml.safe_dump(d))) == p  # YAML-ready
+    assert C.preset("tensorial_synth_quick", ["model.k_id=12"]).model.k_id == 12
+    assert C.quick().model.k_id == 16
     with pytest.raises(ConfigError, match="model.nope"):
-        C.from_dict({"model": {"nope": 1}})
+        C.preset("tensorial_synth_quick", ["model.nope=1"])
+    with pytest.raises(ConfigError, match="synth_val_identities"):
+        C.preset("tensorial_synth_quick", ["data.synth_val_identities=0"])
     with pytest.raises(ConfigError, match="divisible by 3"):
         C.validate(dataclasses.replace(p, model=tiny(k_id=5, k_exp=5)))
     with pytest.raises(ConfigError, match="preset"):

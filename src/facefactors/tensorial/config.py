@@ -38,11 +38,13 @@ Decisions where the paper is silent (see the field docs for more):
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
+import torch
+
+from facefactors.config import load_config
+from facefactors.constants import CANONICAL_CLASSES
 from facefactors.errors import ConfigError
 
 NormalParam = Literal["nfe", "unit"]
@@ -230,12 +232,84 @@ class TensorialOptimConfig:
 
 
 @dataclass
-class TensorialConfig:
-    """Model, losses and optimiser of one tensorial run."""
+class TensorialTrainConfig:
+    """The training loop (the same run-folder guarantees as IPD-FER).
 
+    Attributes:
+        seed: seeds initialisation and data order (a pure function of (seed, epoch)).
+        epochs: passes over the training faces.
+        batch_size: faces per process and step.
+        max_steps: stop (and checkpoint) after this many steps (None: all epochs).
+        log_every: steps between metrics.jsonl lines.
+        sample_every: steps between ``samples/`` grids (0: only at the end).
+        sample_count: rows of each grid (validation faces).
+        validate: reconstruction PSNR on the validation identities after every epoch.
+        threads: torch intra-op threads (None: torch's default).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        bf16: bfloat16 autocast.
+        num_workers: data-loader worker processes.
+    """
+
+    seed: int = 0
+    epochs: int = 30
+    batch_size: int = 64
+    max_steps: int | None = None
+    log_every: int = 20
+    sample_every: int = 0
+    sample_count: int = 8
+    validate: bool = True
+    threads: int | None = None
+    device: str = "auto"
+    bf16: bool = False
+    num_workers: int = 0
+
+
+@dataclass
+class TensorialDataConfig:
+    """Training faces: synthetic identities with exact pseudo ground truth.
+
+    Real photographs need their pseudo ground truth from a 3D face fit
+    (DESIGN.md §7), which this trainer does not do yet; ``source`` is therefore
+    ``synth`` only.
+
+    Attributes:
+        source: ``synth``.
+        synth_identities: training identities (the last ``synth_val_identities``
+            of them are held out for validation, never trained on).
+        synth_per_identity: faces per identity.
+        synth_val_identities: held-out validation identities (at least 1).
+        synth_seed: the renderer's seed.
+        synth_intensity: expression intensity range of the renderer.
+        synth_classes: expression classes drawn (the seven basic ones by default,
+            as the IPD-FER presets, so one expression classifier serves both).
+    """
+
+    source: Literal["synth"] = "synth"
+    synth_identities: int = 200
+    synth_per_identity: int = 12
+    synth_val_identities: int = 20
+    synth_seed: int = 0
+    synth_intensity: list[float] = field(default_factory=lambda: [1.0, 1.6])
+    synth_classes: list[str] = field(default_factory=lambda: list(CANONICAL_CLASSES[:7]))
+
+
+@dataclass
+class TensorialConfig:
+    """One tensorial run: model, losses, optimiser, training loop and data.
+
+    ``method`` tells ``facefactors train`` which trainer a preset is for.
+    ``verifier_checkpoint`` is V of E_veri: a ``backbone.pt`` from
+    ``facefactors pretrain-id`` (or any checkpoint :func:`create_backbone` loads);
+    None leaves E_veri out.
+    """
+
+    method: Literal["tensorial"] = "tensorial"
     model: TensorialModelConfig = field(default_factory=TensorialModelConfig)
     loss: TensorialLossConfig = field(default_factory=TensorialLossConfig)
     optim: TensorialOptimConfig = field(default_factory=TensorialOptimConfig)
+    train: TensorialTrainConfig = field(default_factory=TensorialTrainConfig)
+    data: TensorialDataConfig = field(default_factory=TensorialDataConfig)
+    verifier_checkpoint: str | None = None
 
 
 def validate(cfg: TensorialConfig) -> TensorialConfig:
@@ -271,64 +345,46 @@ def validate(cfg: TensorialConfig) -> TensorialConfig:
         raise ConfigError(f"loss.pose_on must be 'code' or 'rotation', got {cfg.loss.pose_on!r}.")
     if not 0.0 <= cfg.loss.k0 <= 1.0:
         raise ConfigError(f"loss.k0 must lie in [0, 1], got {cfg.loss.k0}.")
+    t, d = cfg.train, cfg.data
+    for key in ("epochs", "batch_size", "log_every", "sample_count"):
+        if getattr(t, key) < 1:
+            raise ConfigError(f"train.{key} must be at least 1, got {getattr(t, key)}.")
+    if t.max_steps is not None and t.max_steps < 1:
+        raise ConfigError(f"train.max_steps must be at least 1 or null, got {t.max_steps}.")
+    if t.device not in ("auto", "cpu", "cuda"):
+        raise ConfigError(f"train.device must be auto, cpu or cuda, got {t.device!r}.")
+    if t.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device is 'cuda' but no CUDA device is available.")
+    if not 1 <= d.synth_val_identities < d.synth_identities:
+        raise ConfigError(
+            "data.synth_val_identities must be at least 1 (validation needs identities "
+            f"the model never trains on) and below data.synth_identities, got "
+            f"{d.synth_val_identities} of {d.synth_identities}."
+        )
+    if d.synth_per_identity < 1:
+        raise ConfigError(f"data.synth_per_identity must be at least 1, got {d.synth_per_identity}.")
     return cfg
 
 
+def preset(name: str, overrides: list[str] | None = None) -> TensorialConfig:
+    """A YAML preset (``tensorial_synth_quick``, ``tensorial_synth_paper``, or a file).
+
+    ``tensorial_synth_paper`` has the paper's sizes: 64 px, k_id 80, k_exp 15, k_l 9,
+    the full Q_(1) of 12,288 × 10,800. ``tensorial_synth_quick`` is CPU-sized (32 px,
+    narrow convs, k_id 16, k_exp 6, a full Q_(1) of 3,072 × 864); every structural
+    choice is the paper's, only widths and code sizes shrink.
+
+    Raises:
+        ConfigError: an unknown preset, key or value, named.
+    """
+    return validate(load_config(TensorialConfig, name, overrides))
+
+
 def paper() -> TensorialConfig:
-    """The paper's sizes: 64 px, k_id 80, k_exp 15, k_l 9, full Q_(1) of 12,288 × 10,800."""
-    return validate(TensorialConfig())
+    """The ``tensorial_synth_paper`` preset."""
+    return preset("tensorial_synth_paper")
 
 
 def quick() -> TensorialConfig:
-    """A CPU-sized network: 32 px, narrow convs, k_id 16, k_exp 6.
-
-    Q_(1) stays full (3,072 × 864, 2.7M weights); every structural choice is
-    the paper's, only the widths and code sizes shrink.
-    """
-    model = TensorialModelConfig(
-        image_size=32,
-        enc_channels=[32, 16, 8],
-        code_dim=64,
-        z_b=32,
-        z_m=32,
-        k_id=16,
-        k_exp=6,
-        disc_channels=[16, 32, 48],
-        disc_code=32,
-    )
-    return validate(TensorialConfig(model=model))
-
-
-PRESETS = {"paper": paper, "quick": quick}
-
-
-def preset(name: str) -> TensorialConfig:
-    """A named preset (``paper`` or ``quick``)."""
-    if name not in PRESETS:
-        raise ConfigError(f"Unknown tensorial preset '{name}'; choose one of {', '.join(PRESETS)}.")
-    return PRESETS[name]()
-
-
-def to_dict(cfg: TensorialConfig) -> dict[str, Any]:
-    """A YAML-ready dict (plain lists, numbers, strings)."""
-    return dataclasses.asdict(cfg)
-
-
-def from_dict(data: dict[str, Any], base: TensorialConfig | None = None) -> TensorialConfig:
-    """Override ``base`` (default: ``paper()``) with the sections of ``data``.
-
-    Raises:
-        ConfigError: an unknown section or key, named.
-    """
-    cfg = copy.deepcopy(base) if base is not None else paper()
-    sections = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
-    for section, values in data.items():
-        if section not in sections:
-            raise ConfigError(f"Unknown tensorial config section '{section}'.")
-        target = sections[section]
-        known = {f.name for f in dataclasses.fields(target)}
-        for key, value in (values or {}).items():
-            if key not in known:
-                raise ConfigError(f"Unknown tensorial config key '{section}.{key}'.")
-            setattr(target, key, value)
-    return validate(cfg)
+    """The ``tensorial_synth_quick`` preset."""
+    return preset("tensorial_synth_quick")

@@ -63,7 +63,10 @@ def freeze(module: nn.Module) -> nn.Module:
 
 
 def build_phases(
-    nets: TensorialNets, cfg: TensorialConfig, verifier: nn.Module | None = None
+    nets: TensorialNets,
+    cfg: TensorialConfig,
+    verifier: nn.Module | None = None,
+    wrapped: TensorialNets | None = None,
 ) -> TensorialPhases:
     """The two phases with their optimisers.
 
@@ -71,8 +74,12 @@ def build_phases(
         nets: generator (tensorial model or Z_0) and BEGAN discriminator.
         cfg: losses (weights, γ, λ_k, k_0) and Adam settings.
         verifier: the face-verification network V of E_veri (frozen here), or None.
+        wrapped: the same networks as each phase should call the one it trains
+            (DDP wrappers under torchrun); the fixed network of a phase is always
+            called raw, outside DDP. Default: ``nets``.
     """
     gen, disc = nets
+    gen_train, disc_train = wrapped or nets
     lc, oc = cfg.loss, cfg.optim
     state = BeganState(k=lc.k0)
     if verifier is not None:
@@ -81,10 +88,10 @@ def build_phases(
     def disc_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
         with torch.no_grad():
             fake = gen(b.image).recon  # (B, 3, S, S), no graph into G
-        return discriminator_losses(b.image, fake, disc, state.k, lc)
+        return discriminator_losses(b.image, fake, disc_train, state.k, lc)
 
     def gen_loss(b: Batch) -> tuple[torch.Tensor, Logs]:
-        out = gen(b.image)
+        out = gen_train(b.image)
         return generator_losses(out, b, lc, disc=disc, verifier=verifier)
 
     def store_k(logs: Logs) -> None:

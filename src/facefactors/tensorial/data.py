@@ -1,0 +1,102 @@
+"""Training and validation faces of the tensorial model, with their pseudo ground truth.
+
+Synthetic faces carry every pseudo ground truth of §3.6 exactly: the rotation,
+identity and expression coefficients, the (unposed) vertices, normals, SH light
+and mask. They are rendered once with their maps and kept in memory (rendering
+costs more than a training step of the quick model); validation identities are
+the last ``synth_val_identities`` training identities, never trained on.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Dataset
+
+from facefactors.tensorial.config import TensorialConfig
+
+# What a rendered face keeps: the input, its pseudo ground truth (tensorial.batch)
+# and the labels the evaluation reads.
+KEYS = (
+    "image", "mask", "normals", "sh", "vertices", "rotation", "id_coeffs", "exp_coeffs",
+    "yaw", "pitch", "roll", "expression", "identity", "pose_bin",
+)  # fmt: skip
+
+
+class FaceTable(Dataset):
+    """Faces as one dict of stacked tensors; item ``i`` is a dict of row ``i``.
+
+    Args:
+        columns: name → (N, ...) tensor, every one with the same N.
+    """
+
+    def __init__(self, columns: dict[str, torch.Tensor]) -> None:
+        sizes = {k: int(v.shape[0]) for k, v in columns.items()}
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"FaceTable columns differ in length: {sizes}.")
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return next(iter(self.columns.values())).shape[0]
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
+        return {k: v[i] for k, v in self.columns.items()}
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
+        return [self[i] for i in indices]
+
+    def rows(self, indices: range | list[int]) -> FaceTable:
+        """A table of some rows (a view of the same storage for a range)."""
+        if isinstance(indices, range) and indices.step == 1:
+            return FaceTable({k: v[indices.start : indices.stop] for k, v in self.columns.items()})
+        idx = torch.as_tensor(list(indices), dtype=torch.long)
+        return FaceTable({k: v.index_select(0, idx) for k, v in self.columns.items()})
+
+
+def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack item dicts into batch tensors."""
+    return {k: torch.stack([it[k] for it in items]) for k in items[0]}
+
+
+def render_table(faces: Dataset, chunk: int = 64) -> FaceTable:
+    """Render every face of a ``SynthFaces`` with its maps, keeping :data:`KEYS`."""
+    from tqdm.auto import tqdm
+
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in KEYS}
+    starts = range(0, len(faces), chunk)
+    for start in tqdm(starts, desc="render synth", disable=not sys.stderr.isatty()):
+        b = faces.batch(list(range(start, min(start + chunk, len(faces)))))
+        for k in KEYS:
+            parts[k].append(b[k])
+    return FaceTable({k: torch.cat(v) for k, v in parts.items()})
+
+
+@dataclass
+class TensorialData:
+    """Training and validation tables (disjoint identities)."""
+
+    train: FaceTable
+    val: FaceTable
+
+
+def build_data(cfg: TensorialConfig) -> TensorialData:
+    """Render the training identities; the last ``synth_val_identities`` validate."""
+    from facefactors.synth.dataset import SynthFaces
+    from facefactors.synth.sampling import SynthConfig
+
+    d = cfg.data
+    faces = SynthFaces(
+        split="train",
+        identities=d.synth_identities,
+        per_identity=d.synth_per_identity,
+        size=cfg.model.image_size,
+        seed=d.synth_seed,
+        config=SynthConfig(
+            expression_intensity=tuple(d.synth_intensity), classes=tuple(d.synth_classes)
+        ),
+    )
+    table = render_table(faces)
+    first_val = (d.synth_identities - d.synth_val_identities) * d.synth_per_identity
+    return TensorialData(table.rows(range(first_val)), table.rows(range(first_val, len(table))))
