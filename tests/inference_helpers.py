@@ -53,17 +53,12 @@ def save_tiny_checkpoint(path: Path, bias: list[float] | None = None, seed: int 
 def run_cli(argv: list[str]) -> int:
     """``facefactors <argv>`` through the real entry point (exit code; output to capsys).
 
-    ``predict`` and ``export`` are added to the command list when the CLI does not
-    register them yet, so these tests run before and after that registration.
+    Nothing is patched in: a command the CLI does not register fails here as it
+    would for a user (tests/test_cli.py checks the registered commands).
     """
-    from unittest import mock
-
     from facefactors import cli
-    from facefactors.commands import COMMANDS, export, predict
 
-    missing = [m.register for m in (predict, export) if m.register not in COMMANDS]
-    with mock.patch.object(cli, "COMMANDS", [*COMMANDS, *missing]):
-        return cli.main(argv)
+    return cli.main(argv)
 
 
 def tiny_onnx_models(folder: Path, seed: int = 5, calibration: int = 64) -> dict:

@@ -108,3 +108,20 @@ def test_align_face_rejects_bad_image():
         align_face(np.zeros((50, 50, 3), np.float32), arcface_template(112))
     with pytest.raises(DataError, match=r"\(5, 2\)"):
         align_face(np.zeros((50, 50, 3), np.uint8), np.zeros((4, 2)))
+
+
+def test_similarity_transform_in_3d_recovers_a_known_motion() -> None:
+    """The same Umeyama fit aligns meshes: scale, proper rotation and shift recovered."""
+    from facefactors.faces.align import similarity_transform
+    from facefactors.synth.scene import rotation_matrix
+
+    rng = np.random.default_rng(0)
+    src = rng.normal(size=(50, 3))
+    rot = rotation_matrix(np.array([30.0]), np.array([-10.0]), np.array([5.0]))[0]
+    dst = 1.7 * src @ rot.T + np.array([1.0, -2.0, 3.0])
+    m = similarity_transform(src, dst)
+    assert m.shape == (3, 4)
+    np.testing.assert_allclose(m[:, :3], 1.7 * rot, atol=1e-9)
+    np.testing.assert_allclose(m[:, 3], [1.0, -2.0, 3.0], atol=1e-9)
+    mirrored = src * np.array([-1.0, 1.0, 1.0])  # no proper rotation maps src onto it
+    assert np.linalg.det(similarity_transform(src, mirrored)[:, :3]) > 0

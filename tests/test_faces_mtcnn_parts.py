@@ -93,8 +93,10 @@ def test_pooling_bounds_hand_computed():
 def test_mirror_points_swaps_sides():
     from facefactors.faces.mtcnn import mirror_points
 
-    pts = torch.tensor([[0.3, 0.7, 0.5, 0.35, 0.65, 0.4, 0.42, 0.6, 0.8, 0.82]])
-    # Mirroring a symmetric-looking face: x -> 1 - x, then left/right labels swap.
-    expected = [[0.3, 0.7, 0.5, 0.35, 0.65, 0.42, 0.4, 0.6, 0.82, 0.8]]
+    # x of left eye, right eye, nose, left and right mouth corner, then their y. The x
+    # values are not mirror images of each other, so x -> 1 - x has to show.
+    pts = torch.tensor([[0.1, 0.6, 0.45, 0.2, 0.75, 0.4, 0.42, 0.6, 0.8, 0.82]])
+    # x -> 1 - x gives [0.9, 0.4, 0.55, 0.8, 0.25]; then left/right labels swap.
+    expected = [[0.4, 0.9, 0.55, 0.25, 0.8, 0.42, 0.4, 0.6, 0.82, 0.8]]
     assert torch.allclose(mirror_points(pts), torch.tensor(expected))
     assert torch.allclose(mirror_points(mirror_points(pts)), pts)

@@ -72,6 +72,65 @@ def test_probabilities_are_the_classifier_softmax(ckpt, no_weights):
     assert [p.score for p in preds[:5]] == pytest.approx(list(expected.max(1)), abs=1e-6)
 
 
+class _OneFaceDetector:
+    """Stands in for MTCNN: every image holds one face with the given landmarks."""
+
+    landmarks = np.zeros((5, 2), np.float32)
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def detect(self, images):
+        lm = self.landmarks
+        box = np.array([[*lm.min(0) - 10, *lm.max(0) + 10, 0.99]], np.float32)
+        return [(box, lm[None]) for _ in images]
+
+
+def test_photo_probabilities_are_the_softmax_of_rgb_scaled_to_unit_range(
+    ckpt, tmp_path, monkeypatch
+):
+    """Photo -> aligned uint8 RGB crop -> (x/255 - 0.5)/0.5, NCHW -> E_exp + C_exp -> softmax."""
+    from PIL import Image
+
+    from facefactors.constants import arcface_template
+    from facefactors.export.quantize import synthetic_calibration
+    from facefactors.faces import mtcnn
+    from facefactors.faces.align import align_face
+
+    # A synthetic face (aligned like a real one at 64 px) pasted into a larger photo.
+    face = synthetic_calibration(64, 1, seed=3)[0]  # (3, 64, 64) in [-1, 1]
+    photo = np.full((80, 96, 3), 90, np.uint8)
+    photo[8:72, 20:84] = np.round((face.transpose(1, 2, 0) + 1) * 127.5).astype(np.uint8)
+    landmarks = (arcface_template(64) + [20, 8]).astype(np.float32)
+    monkeypatch.setattr(_OneFaceDetector, "landmarks", landmarks)
+    monkeypatch.setattr(mtcnn, "MTCNN", _OneFaceDetector)
+    Image.fromarray(photo).save(tmp_path / "face.png")
+
+    # The expected probabilities, built here from the training-side model.
+    model, _cfg = tiny_model(seed=0)  # the weights saved in `ckpt`
+    crop = align_face(photo, landmarks, SIZE)  # (S, S, 3) uint8 RGB
+
+    def probs(hwc: np.ndarray) -> np.ndarray:
+        x = (torch.from_numpy(hwc.copy()).float() / 255 - 0.5) / 0.5
+        with torch.no_grad():
+            return torch.softmax(model.classify(x.permute(2, 0, 1)[None]), 1)[0].numpy()
+
+    expected = probs(crop)
+    # Blue-green-red, or [0, 1] pixels, would give other probabilities.
+    assert np.abs(probs(crop[:, :, ::-1]) - expected).max() > 1e-3
+    with torch.no_grad():
+        unit = torch.from_numpy(crop.copy()).float().permute(2, 0, 1)[None] / 255
+        assert np.abs(torch.softmax(model.classify(unit), 1)[0].numpy() - expected).max() > 1e-3
+
+    rec = ExpressionRecognizer.from_checkpoint(ckpt)
+    preds = rec.predict([photo, Image.fromarray(photo), tmp_path / "face.png"])
+    assert len(preds) == 3
+    for p in preds:
+        got = np.array([p.probabilities[c] for c in rec.classes])
+        np.testing.assert_allclose(got, expected, atol=1e-5)
+        assert p.label == rec.classes[int(expected.argmax())]
+
+
 def test_training_checkpoint_predicts_like_the_export(tmp_path, no_weights):
     from facefactors.checkpoint import save_checkpoint
     from facefactors.ipd.export import inference_state

@@ -1,4 +1,8 @@
-"""Smoke test of the IPD-FER speed benchmarks (slow: they build full-width networks)."""
+"""Smoke tests of the IPD-FER speed benchmarks.
+
+The default suite runs them on tiny networks (4-channel backbones and decoder, 32 px,
+one setting, the minimum of rounds); the ``slow`` ones build full-width networks.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,45 @@ import pytest
 
 from facefactors.bench.infer import bench_infer
 from facefactors.bench.train import bench_train
+
+TINY = ["model.width=4", "model.decoder_channels=4"]
+
+
+@pytest.mark.parametrize(
+    ("schedule", "phases"),
+    [("alternating", {"e_id", "cls", "disc", "gen"}), ("joint", {"e_id", "disc", "joint"})],
+)
+def test_bench_train_reports_its_keys_on_tiny_networks(schedule, phases) -> None:
+    out = bench_train(batch=2, size=32, seconds=0.05, threads=1, schedule=schedule, overrides=TINY)
+    assert (out["batch"], out["size"], out["threads"], out["device"]) == (2, 32, 1, "cpu")
+    assert (out["dtype"], out["channels_last"], out["schedule"]) == ("fp32", False, schedule)
+    assert out["overrides"] == TINY
+    assert out["rounds"] >= 3
+    assert 0 < out["baseline_step_s"] < 5 and 0 < out["ipd_step_s"] < 5
+    assert out["ratio"] == pytest.approx(out["ipd_step_s"] / out["baseline_step_s"])
+    assert out["ipd_images_per_s"] == pytest.approx(2 / out["ipd_step_s"])
+    assert set(out["ipd_phase_s"]) == phases
+    assert all(v > 0 for v in out["ipd_phase_s"].values())
+    # The phases (and E_id) are the step: their medians add up to about its median.
+    assert sum(out["ipd_phase_s"].values()) < 2 * out["ipd_step_s"]
+    assert out["flop_ratio"] == pytest.approx(out["ipd_gflop"] / out["baseline_gflop"])
+    assert 0 < out["baseline_gflop"] < out["ipd_gflop"]
+    # The overrides reached the networks (full width: ~0.43 and ~4.3 GFLOP at 32 px, batch 2).
+    assert out["baseline_gflop"] < 0.05 and out["ipd_gflop"] < 0.5
+    # IPD-FER adds E_id, E_pose, D and the decoder (which dominates at these widths).
+    assert out["flop_ratio"] > 3.0
+
+
+def test_bench_infer_reports_its_keys_for_one_setting() -> None:
+    inf = bench_infer(batch=2, size=32, seconds=0.05, threads=1, dtype="fp32", compile=False)
+    assert [(r["backend"], r["dtype"], r["compile"]) for r in inf["all"]] == [
+        ("torch", "fp32", False)
+    ]
+    assert (inf["batch"], inf["size"], inf["threads"], inf["device"]) == (2, 32, 1, "cpu")
+    assert inf["backend"] == "torch" and inf["channels_last"] is False
+    assert 0 < inf["images_per_s"] and 0 < inf["latency_ms_single"] < 5000
+    assert inf["best_latency_ms_single"] == inf["latency_ms_single"]
+    assert "cpu_capability" in inf
 
 
 @pytest.mark.slow

@@ -29,10 +29,28 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
         MASTER_PORT=str(port),
     )
     torch.set_num_threads(1)
+    import facefactors.ipd.train as ipd_train
+
+    # Spy on what the trainer sees: its place in the process group and its batches.
+    seen: dict = {"images": []}
+    init, prepare = ipd_train.ddp.init_distributed, ipd_train.prepare_batch
+
+    def init_spy(*args, **kwargs):
+        info = init(*args, **kwargs)
+        seen["rank"], seen["world_size"] = info.rank, info.world_size
+        return info
+
+    def prepare_spy(raw, *args, **kwargs):
+        seen["images"].append(raw["image"].clone())
+        return prepare(raw, *args, **kwargs)
+
+    ipd_train.ddp.init_distributed, ipd_train.prepare_batch = init_spy, prepare_spy
     cfg = tiny_config("ipd", epochs=1, max_steps=2, validate=False)
     # Each rank draws its own half of the data: unsynchronised gradients would diverge.
     result = train(cfg, out, data=random_bundle(16))
+    seen["result_rank"] = result.rank
     torch.save(result.model.state_dict(), os.path.join(out, f"rank{rank}.pt"))
+    torch.save(seen, os.path.join(out, f"seen{rank}.pt"))
 
 
 def _synced(a: dict, b: dict) -> None:
@@ -47,6 +65,14 @@ def test_ddp_two_processes_stay_in_sync(tmp_path) -> None:
     a = torch.load(tmp_path / "rank0.pt", weights_only=True)
     b = torch.load(tmp_path / "rank1.pt", weights_only=True)
     _synced(a, b)
+    # Really distributed: two ranks of one group, each on its own shard of the data.
+    seen = [torch.load(tmp_path / f"seen{r}.pt", weights_only=True) for r in (0, 1)]
+    for r, s in enumerate(seen):
+        assert (s["world_size"], s["rank"], s["result_rank"]) == (2, r, r)
+        assert len(s["images"]) == 2 and all(x.shape == (4, 3, 32, 32) for x in s["images"])
+    keys = [{tuple(img.flatten()[:8].tolist()) for x in s["images"] for img in x} for s in seen]
+    assert len(keys[0]) == len(keys[1]) == 8  # 2 steps × 4 distinct images per rank
+    assert not keys[0] & keys[1]  # the two ranks never saw the same image
     ckpt = read_training_state(tmp_path / "checkpoints" / "last.pt")
     assert ckpt["step"] == 2
     _synced(ckpt["model"], a)  # rank 0 wrote the checkpoint

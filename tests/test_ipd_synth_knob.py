@@ -1,4 +1,5 @@
-"""The synthetic difficulty knob `data.synth_intensity` reaches the generator and is validated."""
+"""The synthetic difficulty knob `data.synth_intensity` reaches the generator and is validated;
+so is the held-out validation split `data.synth_val_identities`."""
 
 from __future__ import annotations
 
@@ -27,3 +28,12 @@ def test_bad_intensity_is_named(bad):
     cfg = load_config(IPDConfig, "ipd_synth_quick", [f"data.synth_intensity={bad}"])
     with pytest.raises(ConfigError, match="data.synth_intensity"):
         validate_config(cfg)
+
+
+def test_synthetic_validation_needs_held_out_identities():
+    # With none held out, validation would run on training images.
+    cfg = load_config(IPDConfig, "ipd_synth_quick", ["data.synth_val_identities=0"])
+    with pytest.raises(ConfigError, match=r"'data\.synth_val_identities'.*held-out identities"):
+        validate_config(cfg)
+    cfg.data.source = "rafdb"  # real data: the synthetic keys are not used
+    validate_config(cfg)

@@ -25,23 +25,38 @@ def step_losses(run) -> dict[int, dict]:
 
 
 def test_resume_gives_the_same_next_step_loss(tmp_path) -> None:
+    """Bit-exact resume, here across a learning-rate decay (StepLR ×0.1 after each epoch)."""
     data = random_bundle(12)  # 3 steps per epoch at batch 4
-    full = train(tiny_config(epochs=2), tmp_path / "full", data=data)
-    assert full.step == 6 and full.epoch == 2
-    # Stop mid-epoch 2 (step 4), then continue.
-    part = train(tiny_config(epochs=2, max_steps=4), tmp_path / "part", data=data)
+
+    def cfg(**kw):
+        return tiny_config(epochs=3, lr_step_epochs=1, **kw)
+
+    full = train(cfg(), tmp_path / "full", data=data)
+    assert full.step == 9 and full.epoch == 3
+    # Stop mid-epoch 2 (step 4), after the first decay, then continue through the second.
+    part = train(cfg(max_steps=4), tmp_path / "part", data=data)
     assert part.step == 4
     state = read_training_state(tmp_path / "part" / "checkpoints" / "last.pt")
     assert (state["step"], state["epoch"], state["batch_in_epoch"]) == (4, 1, 1)
-    resumed = train(tiny_config(epochs=2), tmp_path / "part", resume=True, data=data)
-    assert resumed.step == 6
+    resumed = train(cfg(), tmp_path / "part", resume=True, data=data)
+    assert resumed.step == 9
     a, b = step_losses(tmp_path / "full"), step_losses(tmp_path / "part")
-    assert sorted(b) == [1, 2, 3, 4, 5, 6]  # no duplicated lines after the resume
-    for step in (5, 6):
+    assert sorted(b) == list(range(1, 10))  # no duplicated lines after the resume
+    for step in range(5, 10):
         for key in ("loss/c/total", "loss/d/rexp", "loss/g/total", "loss/g/recon"):
             assert a[step][key] == b[step][key], (step, key)
+    # The logged learning rate: 1e-3, then ×0.1 per epoch, the same with and without a stop.
+    lr = {step: m["lr"] for step, m in a.items()}
+    assert {step: m["lr"] for step, m in b.items()} == lr
+    assert [lr[s] for s in range(1, 10)] == pytest.approx([1e-3] * 3 + [1e-4] * 3 + [1e-5] * 3)
     for k, v in full.model.state_dict().items():
         assert torch.equal(v, resumed.model.state_dict()[k]), k
+    # Every phase's scheduler and optimiser settings end where the uninterrupted run's do.
+    end_a = read_training_state(tmp_path / "full" / "checkpoints" / "last.pt")
+    end_b = read_training_state(tmp_path / "part" / "checkpoints" / "last.pt")
+    assert end_a["schedulers"] == end_b["schedulers"]
+    for name, opt in end_a["optimizers"].items():
+        assert opt["param_groups"] == end_b["optimizers"][name]["param_groups"], name
 
 
 def test_run_folder_contents(tmp_path) -> None:
@@ -139,3 +154,51 @@ def test_no_pose_mode_with_extra_neutral(tmp_path) -> None:
     assert result.model.e_pose is None and result.model.neutral_index == 3
     assert result.model.d.head.out_features == 4 and result.model.c_exp.out_features == 3
     assert all(math.isfinite(v) for v in result.metrics.values())
+
+
+@pytest.mark.parametrize(
+    ("schedule", "phases"), [("alternating", {"cls", "gen"}), ("joint", {"joint"})]
+)
+def test_no_discriminator_ablation_has_no_phase_2(tmp_path, schedule, phases) -> None:
+    """``loss.use_discriminator: false`` (Table 9): no D, no disc phase, no L_fneu/L_fexp."""
+    cfg = tiny_config("ipd", epochs=1, schedule=schedule)
+    cfg.loss.use_discriminator = False
+    result = train(cfg, tmp_path / "run", data=random_bundle(8))
+    assert result.step == 2 and result.model.d is None
+    state = read_training_state(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert set(state["optimizers"]) == set(state["schedulers"]) == phases
+    assert not any(k.startswith("d.") for k in state["model"])
+    lines = [m for m in metrics(tmp_path / "run") if "loss/g/total" in m]
+    assert len(lines) == 2
+    keys = set().union(*lines)
+    assert not [k for k in keys if k.startswith(("loss/d/", "acc/d/", "loss/g/f"))]
+    assert {"loss/c/exp", "loss/c/pose", "loss/g/recon", "loss/g/id", "loss/g/conf"} <= keys
+    assert all(math.isfinite(v) for m in lines for v in m.values())
+
+
+def test_bf16_autocast_runs_the_ipd_step(tmp_path, monkeypatch) -> None:
+    """``train.bf16``: the forward passes of every network run in bfloat16, losses stay finite."""
+    import facefactors.ipd.train as ipd_train
+
+    dtypes: dict[str, set] = {}
+    build = ipd_train.build_model
+
+    def build_with_hooks(cfg):
+        model = build(cfg)
+        for name in ("e_exp.conv1", "e_pose.conv1", "c_exp", "dec.to_rgb", "d.head"):
+            model.get_submodule(name).register_forward_hook(
+                lambda _m, _i, out, name=name: dtypes.setdefault(name, set()).add(out.dtype)
+            )
+        return model
+
+    monkeypatch.setattr(ipd_train, "build_model", build_with_hooks)
+    cfg = tiny_config("ipd", epochs=1, bf16=True, sample_count=0)  # no (fp32) sample grids
+    result = train(cfg, tmp_path / "run", data=random_bundle(8))
+    assert result.step == 2
+    assert dtypes == dict.fromkeys(
+        ["e_exp.conv1", "e_pose.conv1", "c_exp", "dec.to_rgb", "d.head"], {torch.bfloat16}
+    )
+    lines = [m for m in metrics(tmp_path / "run") if "loss/g/total" in m]
+    assert len(lines) == 2 and {"loss/c/total", "loss/d/total"} <= set(lines[0])
+    assert all(math.isfinite(v) for m in lines for v in m.values())
+    assert all(p.dtype == torch.float32 for p in result.model.parameters())  # fp32 master weights

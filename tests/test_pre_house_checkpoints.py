@@ -12,12 +12,12 @@ import shutil
 from pathlib import Path
 
 import torch
-from ipd_helpers import random_bundle, tiny_config
 
 from facefactors.checkpoint import load_checkpoint
 from facefactors.export.classifier import load_expression_model
 from facefactors.ipd.train import read_checkpoint, train
 from facefactors.nets import create_backbone
+from ipd_helpers import random_bundle, tiny_config
 
 FIXTURES = Path(__file__).parent / "fixtures" / "pre_house"
 

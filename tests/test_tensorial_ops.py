@@ -160,3 +160,11 @@ def test_so3_projection_rank_deficient_and_half_precision_inputs():
     assert r.dtype == torch.float32
     r.sum().backward()
     assert half.grad.dtype == torch.bfloat16 and torch.isfinite(half.grad.float()).all()
+
+
+def test_so3_projection_of_a_non_finite_matrix_is_nan_not_an_error():
+    """NaN must reach the losses (and the NaN stop), not crash inside LAPACK."""
+    m = torch.eye(3).repeat(2, 1, 1)
+    m[1, 0, 0] = float("nan")
+    r = ops.project_to_so3(m)
+    assert torch.equal(r[0], torch.eye(3)) and torch.isnan(r[1]).all()

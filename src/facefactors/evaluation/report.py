@@ -22,6 +22,7 @@ from facefactors.evaluation.schema import (
     validate_results,
     write_results_json,
 )
+from facefactors.evaluation.tensorial_section import tensorial_lines
 
 __all__ = [
     "render_report_md",
@@ -227,6 +228,8 @@ def render_report_md(results: Mapping[str, Any]) -> str:
     lines += _pose_subsets(methods)
     lines += _leakage(methods, baseline_method(results))
     lines += _fidelity(methods)
+    if "tensorial" in results:
+        lines += tensorial_lines(results["tensorial"])
     lines += _plots(results.get("plots", {}))
     lines += _settings(results)
     return "\n".join(lines).rstrip() + "\n"

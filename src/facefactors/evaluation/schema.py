@@ -216,6 +216,10 @@ def validate_results(results: Any) -> None:
         _check_method(m, f"methods.{name}", classes)
     if "baseline_method" in results and results["baseline_method"] not in methods:
         raise DataError("Results key 'baseline_method' names a method that is not in 'methods'.")
+    if "tensorial" in results:
+        from facefactors.evaluation.tensorial_section import check_tensorial
+
+        check_tensorial(results["tensorial"])
     for key in _need(results, "plots", "", dict) if "plots" in results else {}:
         _need(results["plots"], key, "plots", str)
 

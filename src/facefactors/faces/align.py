@@ -22,14 +22,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity transform mapping ``src`` onto ``dst`` (Umeyama, 1991).
 
     Minimises ``sum_i ||s R src_i + t - dst_i||^2`` over scale ``s > 0``, a proper
-    rotation ``R`` (det +1: a mirror image is never produced) and translation ``t``.
+    rotation ``R`` (det +1: a mirror image is never produced) and translation ``t``,
+    in the plane (landmarks) or in space (mesh vertices).
 
     Args:
-        src: (N, 2) source points, N >= 2.
-        dst: (N, 2) destination points.
+        src: (N, D) source points, D = 2 or 3, N >= D.
+        dst: (N, D) destination points.
 
     Returns:
-        (2, 3) float64 matrix ``[s R | t]`` such that ``dst ≈ M[:, :2] @ p + M[:, 2]``.
+        (D, D + 1) float64 matrix ``[s R | t]`` such that ``dst ≈ M[:, :D] @ p + M[:, D]``.
 
     Raises:
         DataError: if the shapes differ, a coordinate is not finite, or the source
@@ -37,10 +38,15 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """
     src = np.asarray(src, dtype=np.float64)
     dst = np.asarray(dst, dtype=np.float64)
-    if src.ndim != 2 or src.shape[1] != 2 or src.shape != dst.shape or src.shape[0] < 2:
+    if (
+        src.ndim != 2
+        or src.shape[1] not in (2, 3)
+        or src.shape != dst.shape
+        or src.shape[0] < src.shape[1]
+    ):
         raise DataError(
-            f"similarity_transform needs two (N, 2) point arrays with N >= 2 and equal shapes, "
-            f"got src {src.shape} and dst {dst.shape}."
+            "similarity_transform needs two (N, D) point arrays with D = 2 or 3, N >= D and "
+            f"equal shapes, got src {src.shape} and dst {dst.shape}."
         )
     if not (np.isfinite(src).all() and np.isfinite(dst).all()):
         raise DataError("similarity_transform got a NaN or infinite landmark coordinate.")
@@ -58,7 +64,7 @@ def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     cov = dc.T @ sc / n
     u, sig, vt = np.linalg.svd(cov)
     # Flip the last singular direction when the best orthogonal map is a reflection.
-    d = np.ones(2)
+    d = np.ones(src.shape[1])
     if np.linalg.det(u) * np.linalg.det(vt) < 0:
         d[-1] = -1.0
     rot = u @ np.diag(d) @ vt

@@ -160,7 +160,8 @@ class DataConfig:
         synth_identities: training identities rendered (validation ones included).
         synth_per_identity: images per identity.
         synth_val_identities: training identities held out for validation (never
-            the test split: its identities are only for final evaluation).
+            the test split: its identities are only for final evaluation); at least
+            1 for synthetic data.
         synth_seed: seed of the synthetic generator.
         synth_intensity: range of the expression (AU prototype) intensity: the
             difficulty knob of the synthetic task, calibrated on validation identities.
@@ -263,6 +264,11 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
         raise ConfigError(
             "Config key 'data.synth_val_identities' must be at least 0 and below "
             f"data.synth_identities ({d.synth_identities})."
+        )
+    if d.source == "synth" and d.synth_val_identities == 0:
+        raise ConfigError(
+            "Config key 'data.synth_val_identities' must be at least 1: validation needs "
+            "held-out identities, and with none it would run on training images."
         )
     return cfg
 

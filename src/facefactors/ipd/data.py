@@ -132,7 +132,7 @@ def _synth(cfg: DataConfig, classes: list[str]) -> DataBundle:
     first_val = (cfg.synth_identities - cfg.synth_val_identities) * cfg.synth_per_identity
     label_map = canonical_label_map(classes)
     train = LabelledView(faces, range(first_val), label_map)
-    val_idx = range(first_val, len(base)) if cfg.synth_val_identities else range(len(base))[::10]
+    val_idx = range(first_val, len(base))  # held-out identities only, never training faces
     val = LabelledView(faces, val_idx, label_map)
     # Sample grids also show the true neutral and frontal-neutral faces: render those.
     preview = LabelledView(base, val_idx, label_map, ("image", *PREVIEW_KEYS))

@@ -39,6 +39,7 @@ Decisions where the paper is silent (see the field docs for more):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import torch
@@ -361,8 +362,15 @@ def validate(cfg: TensorialConfig) -> TensorialConfig:
             f"the model never trains on) and below data.synth_identities, got "
             f"{d.synth_val_identities} of {d.synth_identities}."
         )
+    if cfg.verifier_checkpoint and not Path(cfg.verifier_checkpoint).expanduser().is_file():
+        raise ConfigError(
+            f"Config key 'verifier_checkpoint' names {cfg.verifier_checkpoint}, which is not a "
+            "file; point it at a backbone.pt of `facefactors pretrain-id` or set it to null."
+        )
     if d.synth_per_identity < 1:
-        raise ConfigError(f"data.synth_per_identity must be at least 1, got {d.synth_per_identity}.")
+        raise ConfigError(
+            f"data.synth_per_identity must be at least 1, got {d.synth_per_identity}."
+        )
     return cfg
 
 

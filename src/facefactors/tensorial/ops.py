@@ -144,13 +144,20 @@ class _SpecialProcrustes(torch.autograd.Function):
     @staticmethod
     def forward(ctx, m: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         with _no_autocast(m.device):  # SVD/det need fp32+
+            # A non-finite input gives a NaN rotation (LAPACK would raise instead), so
+            # the NaN reaches the losses and the trainer's NaN stop names it.
+            bad = ~torch.isfinite(m).all(dim=(-2, -1))
+            if m.device.type != "meta" and bool(bad.any()):
+                eye = torch.eye(3, dtype=m.dtype, device=m.device).expand_as(m)
+                m = torch.where(bad[..., None, None], eye, m)
             u, s, vh = torch.linalg.svd(m)
             d = torch.linalg.det(u @ vh)  # ±1
             sign = torch.ones_like(s)
             sign[..., 2] = d
             u = u * sign[..., None, :]  # U' = U diag(1, 1, d)
             ctx.save_for_backward(u, s * sign, vh)
-            return u @ vh
+            r = u @ vh
+            return torch.where(bad[..., None, None], torch.full_like(r, float("nan")), r)
 
     @staticmethod
     @once_differentiable

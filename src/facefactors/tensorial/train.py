@@ -134,7 +134,11 @@ def _sync_k(phases: TensorialPhases, info: ddp.DistInfo) -> None:
 
 
 def train(
-    cfg: TensorialConfig, out: str | Path, *, resume: bool = False, data: TensorialData | None = None
+    cfg: TensorialConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    data: TensorialData | None = None,
 ) -> TrainResult:
     """Train the tensorial model (or Z_0) into the run folder ``out``.
 
