@@ -18,6 +18,13 @@ TINY_TRAIN = [
     "train.max_steps=2", "train.batch_size=8", "train.sample_every=0",
 ]  # fmt: skip
 
+TINY_TENSORIAL = [
+    "model.enc_channels=[8, 8, 8]", "model.code_dim=16", "model.z_b=8", "model.z_m=8",
+    "model.k_id=6", "model.k_exp=3", "model.disc_channels=[8, 8, 8]", "model.disc_code=8",
+    "data.synth_identities=6", "data.synth_per_identity=7", "data.synth_val_identities=2",
+    "train.batch_size=8", "train.epochs=1", "train.max_steps=2",
+]  # fmt: skip
+
 
 def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     out = tmp_path / "demo"
@@ -26,6 +33,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         args += ["--pretrain-set", o]
     for o in TINY_TRAIN:
         args += ["--set", o]
+    for o in TINY_TENSORIAL:
+        args += ["--tensorial-set", o]
     assert main(args) == 0
     printed = capsys.readouterr().out  # the answers to the paper's questions end the run
     assert "1. Does disentangling beat the fine-tuned baseline on unseen people?" in printed
@@ -43,6 +52,12 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     report = (out / "report.md").read_text()
     for section in ("Overall accuracy", "Accuracy by head pose", "Leakage", "Neutral-face"):
         assert section in report
+    # The tensorial model and Z_0 were trained and measured, in report and file.
+    t = results["tensorial"]
+    assert set(t["latent_svm"]) == {"tensorial", "z0"} and set(t["dci"]) == {"tensorial", "z0"}
+    assert t["transfer"]["expression"]["class_agreement"] is not None  # judged by the baseline
+    assert t["transfer"]["pose"]["id_cosine"] is not None  # judged by V
+    assert "## The tensorial model" in report and "Table 1" in report
     for rel in results["plots"].values():
         assert (out / rel).stat().st_size > 0
     # A rerun reuses every finished step instead of training again.

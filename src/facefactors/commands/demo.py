@@ -10,7 +10,8 @@ from facefactors.commands.common import add_overrides_option
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
-        help="render synthetic faces, pretrain E_id, train baseline/id/ipd, evaluate, report",
+        help="render synthetic faces, pretrain E_id, train baseline/id/ipd and the tensorial "
+        "model, evaluate, report",
     )
     p.add_argument("--out", default="runs/demo", help="run folder (reruns resume it)")
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="training seeds")
@@ -25,6 +26,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_overrides_option(
         p, "epochs=4 (pretrain_synth_quick)", flag="--pretrain-set", dest="pretrain_overrides"
     )
+    add_overrides_option(
+        p,
+        "train.epochs=4 (tensorial_synth_quick and z0_synth_quick)",
+        flag="--tensorial-set",
+        dest="tensorial_overrides",
+    )
+    p.add_argument(
+        "--no-tensorial", action="store_true", help="skip the tensorial model and Z_0"
+    )
     p.add_argument("--test-identities", type=int, default=None, help="unseen test identities")
     p.set_defaults(func=run)
 
@@ -33,7 +43,12 @@ def run(args: argparse.Namespace) -> int:
     from facefactors.errors import ConfigError
     from facefactors.experiments.demo import DemoConfig, run_demo
 
-    cfg = DemoConfig(train_overrides=args.overrides, pretrain_overrides=args.pretrain_overrides)
+    cfg = DemoConfig(
+        train_overrides=args.overrides,
+        pretrain_overrides=args.pretrain_overrides,
+        tensorial=not args.no_tensorial,
+        tensorial_overrides=args.tensorial_overrides,
+    )
     if args.seeds:
         cfg.seeds = list(args.seeds)
     if args.methods:

@@ -2,8 +2,9 @@
 
 In order it (1) renders synthetic train and test splits with disjoint identities,
 (2) pretrains the identity encoder on the train identities, (3) trains
-``baseline``, ``id`` and ``ipd`` with the quick presets, (4) evaluates all three on
-the test identities and (5) writes ``report.md`` and ``results.json``.
+``baseline``, ``id`` and ``ipd`` with the quick presets, (4) trains the tensorial
+model and its Z_0 baseline, (5) evaluates everything on the test identities and
+(6) writes ``report.md`` and ``results.json``.
 
 Every step is resumable: a finished step leaves its output (``backbone.pt``,
 ``model.pt``, the cached renders) and is skipped on a rerun of the same folder.
@@ -30,6 +31,8 @@ class DemoConfig:
         methods: which variants to train.
         pretrain_overrides: ``--set`` overrides of the ``pretrain_synth_quick`` preset.
         train_overrides: overrides applied to every ``<method>_synth_quick`` preset.
+        tensorial: also train the tensorial model and Z_0 and report them.
+        tensorial_overrides: overrides of ``tensorial_synth_quick`` and ``z0_synth_quick``.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -38,6 +41,8 @@ class DemoConfig:
     methods: list[str] = field(default_factory=lambda: list(METHODS))
     pretrain_overrides: list[str] = field(default_factory=list)
     train_overrides: list[str] = field(default_factory=list)
+    tensorial: bool = True
+    tensorial_overrides: list[str] = field(default_factory=list)
 
 
 def _log(msg: str) -> None:
@@ -134,6 +139,23 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
         intensity=(lo, hi),
     )
     _log(f"test split: {len(test)} faces of {dcfg.test_identities} unseen identities")
-    report = evaluate_and_report(out, runs, test, ref, dcfg, timings | {"t0": t0})
+    extra: dict = {}
+    if dcfg.tensorial:
+        from facefactors.experiments.demo_tensorial import run_tensorial
+
+        baseline = runs.get("baseline", {}).get(dcfg.seeds[0])
+        section, plots, t_times = run_tensorial(
+            out,
+            backbone,
+            baseline.parent.parent / "model.pt" if baseline is not None else None,
+            seed=dcfg.seeds[0],
+            overrides=dcfg.tensorial_overrides,
+            test_identities=dcfg.test_identities,
+            test_per_identity=dcfg.test_per_identity // 2,
+            log=_log,
+        )
+        extra = {"tensorial": section, "plots": plots}
+        timings |= t_times
+    report = evaluate_and_report(out, runs, test, ref, dcfg, timings | {"t0": t0}, extra)
     _log(f"report: {report} (total {time.perf_counter() - t0:.0f} s)")
     return report

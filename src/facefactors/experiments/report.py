@@ -100,8 +100,12 @@ def evaluate_and_report(
     ref_cfg: Any,
     dcfg: Any,
     timings: dict[str, float],
+    extra: dict[str, Any] | None = None,
 ) -> Path:
-    """Evaluate every method, draw the plots, write results.json and report.md."""
+    """Evaluate every method, draw the plots, write results.json and report.md.
+
+    ``extra`` may hold a ``tensorial`` section and its ``plots`` (already measured).
+    """
     from facefactors.evaluation.plots import plot_pose_subsets, plot_tsne
     from facefactors.evaluation.report import write_report
     from facefactors.evaluation.schema import SCHEMA_VERSION
@@ -154,5 +158,8 @@ def evaluate_and_report(
         "methods": methods,
         "plots": plots,
     }
+    extra = dict(extra or {})
+    results["plots"].update(extra.pop("plots", {}))
+    results.update(extra)
     _json, md = write_report(out, results)
     return md

@@ -149,6 +149,8 @@ def measure_transfer(
         "edit_ssim": float(ssim(edit, truth["image"]).mean()),
         "noedit_ssim": float(ssim(noedit, truth["image"]).mean()),
         "psnr_gain": _paired(e_psnr, n_psnr, clusters),
+        "id_cosine": None,  # null without a verifier V
+        "class_agreement": None,  # null without an expression classifier
     }
     if verifier is not None:
         v_src = verifier(x_src)
