@@ -105,3 +105,27 @@ def test_wrong_files_are_named(tmp_path, data) -> None:
         read_checkpoint(tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="verifier"):
         train(_cfg("verifier_checkpoint=/nonexistent/backbone.pt"), tmp_path / "v", data=data)
+
+
+def test_cli_train_picks_the_tensorial_trainer_and_resumes(tmp_path, capsys) -> None:
+    from facefactors.cli import main
+
+    run = tmp_path / "run"
+    sets = [a for o in TINY + ["data.synth_identities=3", "train.max_steps=2"] for a in ("--set", o)]
+    assert main(["train", "--config", "tensorial_synth_quick", "--out", str(run), *sets]) == 0
+    assert "trained tensorial to step 2" in capsys.readouterr().out
+    assert read_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2
+    assert main(["train", "--out", str(run), "--resume", "--set", "train.max_steps=3"]) == 0
+    assert "to step 3" in capsys.readouterr().out  # the saved config, one more step
+
+
+def test_bench_train_tensorial_reports_each_preset(monkeypatch) -> None:
+    from facefactors.bench import tensorial as bench
+
+    tiny = _cfg()
+    monkeypatch.setattr("facefactors.tensorial.config.preset", lambda name, ov=None: tiny)
+    out = bench.bench_tensorial(batch=2, seconds=0.01, threads=1, presets=("tiny",))
+    (row,) = out["presets"]
+    assert row["preset"] == "tiny" and row["image_size"] == 32
+    assert row["step_s"] > 0 and row["images_per_s"] == pytest.approx(2 / row["step_s"])
+    assert 0 < row["q_share"] < 1 and row["generator_params"] > 0

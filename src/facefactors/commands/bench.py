@@ -33,6 +33,14 @@ def _bench_video(args: argparse.Namespace) -> dict:
 
 
 def _bench_train(args: argparse.Namespace) -> dict:
+    if args.method == "tensorial":
+        from facefactors.bench.tensorial import bench_tensorial
+
+        presets = tuple(args.presets) if args.presets else None
+        return bench_tensorial(
+            batch=args.batch, seconds=args.seconds, threads=args.threads, device=args.device,
+            bf16=args.bf16, **({"presets": presets} if presets else {}),
+        )  # fmt: skip
     from facefactors.bench.train import bench_train
 
     return bench_train(
@@ -55,7 +63,10 @@ def _bench_infer(args: argparse.Namespace) -> dict:
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
     "prepare": ("detect + align + pose on 640x480 frames (faces/s)", _bench_prepare),
-    "train": ("seconds per training step: baseline vs IPD-FER and their ratio", _bench_train),
+    "train": (
+        "seconds per training step: baseline vs IPD-FER (or --method tensorial)",
+        _bench_train,
+    ),
     "infer": ("E_exp + C_exp inference throughput and single-image latency", _bench_infer),
     "video": (
         "end-to-end video fps: decode + detect/track + align + predict, 640x480",
@@ -80,6 +91,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--schedule", choices=("alternating", "joint"), default="alternating",
         help="IPD-FER step schedule (bench train): Algorithm 1 as written, or one encoder pass",
+    )  # fmt: skip
+    p.add_argument(
+        "--method", choices=("ipd", "tensorial"), default="ipd",
+        help="bench train: IPD-FER vs its baseline, or the tensorial model's D + G step",
+    )  # fmt: skip
+    p.add_argument(
+        "--presets", nargs="+", default=None, metavar="PRESET",
+        help="bench train --method tensorial: presets to time "
+        "(default: tensorial_synth_quick tensorial_synth_paper)",
     )  # fmt: skip
     add_overrides_option(p, "model.decoder_channels=8 (bench train; IPD-FER config keys)")
     p.set_defaults(func=run)

@@ -32,9 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--tensorial-set",
         dest="tensorial_overrides",
     )
-    p.add_argument(
-        "--no-tensorial", action="store_true", help="skip the tensorial model and Z_0"
-    )
+    p.add_argument("--no-tensorial", action="store_true", help="skip the tensorial model and Z_0")
     p.add_argument("--test-identities", type=int, default=None, help="unseen test identities")
     p.set_defaults(func=run)
 
