@@ -6,6 +6,11 @@ Without ``--data`` the runs are scored on unseen synthetic identities (with the
 leakage and neutral-fidelity measures only ground truth allows); with
 ``--data DIR`` on the test split of a real dataset, by default a folder written
 by ``facefactors prepare`` (accuracy, per-class, confusion, pose subsets).
+
+Runs of the tensorial model are told apart by their checkpoint: ``--run
+tensorial=RUN [--run z0=RUN]`` adds the ``tensorial`` section (Table 1, DCI/MIG/SAP,
+edits against the true renders, 3D error), judged by ``--verifier`` (a pretrain-id
+``backbone.pt``) and ``--classifier`` (an expression ``model.pt``) when given.
 """
 
 from __future__ import annotations
@@ -32,8 +37,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dataset", default="prepared",
         help="loader name for --data (default: a `facefactors prepare` folder)",
     )  # fmt: skip
-    p.add_argument("--test-identities", type=int, default=40)
-    p.add_argument("--test-per-identity", type=int, default=14)
+    p.add_argument("--test-identities", type=int, default=40, help="unseen test identities")
+    p.add_argument("--test-per-identity", type=int, default=14, help="faces per identity")
+    p.add_argument(
+        "--verifier", default=None, metavar="BACKBONE",
+        help="tensorial runs: V for identity cosines (a pretrain-id backbone.pt)",
+    )  # fmt: skip
+    p.add_argument(
+        "--classifier", default=None, metavar="MODEL",
+        help="tensorial runs: an expression model.pt that judges class agreement",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -59,6 +72,64 @@ def parse_runs(specs: list[str]) -> dict[str, dict[int, object]]:
     return runs
 
 
+def split_tensorial(runs: dict[str, dict[int, object]]) -> dict[str, object]:
+    """Take the tensorial runs (one seed each) out of ``runs``: name → ``model.pt``."""
+    from facefactors.checkpoint import load_checkpoint
+    from facefactors.errors import ConfigError
+
+    out = {}
+    for name in list(runs):
+        seeds = runs[name]
+        first = next(iter(seeds.values()))
+        if not str(load_checkpoint(first).get("format", "")).startswith("facefactors.tensorial"):
+            continue
+        if len(seeds) > 1:
+            raise ConfigError(f"--run gives the tensorial run '{name}' more than one folder.")
+        out[name] = first.parent.parent / "model.pt"
+        del runs[name]
+    if out and "tensorial" not in out:
+        raise ConfigError("Tensorial runs need one named 'tensorial' (--run tensorial=RUN).")
+    return out
+
+
+def _tensorial_only(args: argparse.Namespace, models: dict, out) -> int:
+    import time
+
+    from facefactors.evaluation.report import write_report
+    from facefactors.evaluation.schema import SCHEMA_VERSION
+    from facefactors.experiments.tensorial_eval import render_test_set
+    from facefactors.experiments.tensorial_report import evaluate_tensorial
+    from facefactors.tensorial.checkpoints import load_generator
+    from facefactors.tensorial.data import build_data
+
+    tick = time.perf_counter()
+    _gen, cfg = load_generator(models["tensorial"])
+    d = cfg.data
+    train = build_data(cfg).train
+    test = render_test_set(
+        args.test_identities, args.test_per_identity, cfg.model.image_size, d.synth_seed,
+        tuple(d.synth_intensity), list(d.synth_classes),
+    )  # fmt: skip
+    section, plots = evaluate_tensorial(
+        models, test, out / "plots",
+        mean_face=train.columns["vertices"].double().mean(0).numpy(),
+        classes=list(d.synth_classes), verifier_path=args.verifier,
+        classifier_path=args.classifier,
+    )  # fmt: skip
+    results = {
+        "schema": SCHEMA_VERSION,
+        "dataset": {"name": "synthfaces", "classes": list(d.synth_classes)},
+        "settings": {"seconds": round(time.perf_counter() - tick, 1)},
+        "notes": [],
+        "methods": {},
+        "tensorial": section,
+        "plots": plots,
+    }
+    _json, md = write_report(out, results)
+    print(f"wrote {md} and {md.parent / 'results.json'}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -69,6 +140,15 @@ def run(args: argparse.Namespace) -> int:
 
     runs = parse_runs(args.runs)
     out = Path(args.out)
+    tensorial = split_tensorial(runs)
+    if tensorial and not runs:
+        return _tensorial_only(args, tensorial, out)
+    if tensorial:
+        from facefactors.errors import ConfigError
+
+        raise ConfigError(
+            "Evaluate tensorial runs apart from IPD-FER runs (the demo reports both together)."
+        )
     if args.data is not None:
         from facefactors.experiments.reproduce import evaluate_real
 

@@ -210,7 +210,7 @@ def validate_results(results: Any) -> None:
     if any(not isinstance(n, str) for n in notes):
         raise DataError("Results key 'notes' must be a list of strings.")
     methods = _need(results, "methods", "", dict)
-    if not methods:
+    if not methods and "tensorial" not in results:
         raise DataError("Results key 'methods' is empty.")
     for name, m in methods.items():
         _check_method(m, f"methods.{name}", classes)
