@@ -16,8 +16,10 @@ from facefactors.evaluation.disentanglement import (
     ScoreInputError,
     dci,
     dci_from_importance,
-    discrete_mutual_info,
     discretize,
+)
+from facefactors.evaluation.mig_sap import (
+    discrete_mutual_info,
     mig,
     mig_per_factor,
     mutual_info_matrix,

@@ -88,7 +88,6 @@ def test_vertex_error_ignores_a_similarity_and_sees_a_deformation() -> None:
 def test_evaluate_cli_reports_tensorial_runs(tmp_path, capsys) -> None:
     from facefactors.cli import main
     from facefactors.evaluation.schema import validate_results
-
     from test_tensorial_train import TINY
 
     runs = {}

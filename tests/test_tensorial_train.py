@@ -111,7 +111,9 @@ def test_cli_train_picks_the_tensorial_trainer_and_resumes(tmp_path, capsys) -> 
     from facefactors.cli import main
 
     run = tmp_path / "run"
-    sets = [a for o in TINY + ["data.synth_identities=3", "train.max_steps=2"] for a in ("--set", o)]
+    sets = [
+        a for o in TINY + ["data.synth_identities=3", "train.max_steps=2"] for a in ("--set", o)
+    ]
     assert main(["train", "--config", "tensorial_synth_quick", "--out", str(run), *sets]) == 0
     assert "trained tensorial to step 2" in capsys.readouterr().out
     assert read_checkpoint(run / "checkpoints" / "last.pt")["step"] == 2

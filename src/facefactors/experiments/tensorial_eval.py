@@ -113,8 +113,9 @@ def latent_protocol(
         (model → disentanglement/completeness/informativeness), ``mig`` and ``sap``
         (model → score).
     """
-    from facefactors.evaluation.disentanglement import dci, mig, sap
+    from facefactors.evaluation.disentanglement import dci
     from facefactors.evaluation.latent_svm import latent_svm_matrix
+    from facefactors.evaluation.mig_sap import mig, sap
 
     factors = np.stack([labels[k] for k in ("identity", "expression", "pose")], axis=1)
     out: dict[str, Any] = {"latent_svm": {}, "dci": {}, "mig": {}, "sap": {}}
