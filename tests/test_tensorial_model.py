@@ -245,3 +245,18 @@ def test_bf16_autocast_forward_backward_is_finite():
     assert out.rotation.dtype == torch.float32
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_renderer_and_model_shade_the_same_normals_identically():
+    """One SH convention for the project: the synthetic renderer's shading map is the
+    model's shading function applied to the renderer's own normals and light."""
+    from facefactors.synth.dataset import SynthFaces
+    from facefactors.tensorial.model import compose
+
+    b = SynthFaces("train", 2, 1, size=32, seed=3).batch([0, 1])
+    face = b["mask"] > 0.99  # (B, 1, S, S) pixels fully on the face
+    ones = torch.ones_like(b["albedo"])
+    shading, _image, _comp = compose(ones, b["normals"], b["sh"], b["mask"], b["background"])
+    want = b["shading"].expand_as(shading)[face.expand_as(shading)]
+    got = shading.clamp_min(0)[face.expand_as(shading)]  # the renderer clamps at 0
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
