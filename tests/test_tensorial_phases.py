@@ -15,24 +15,13 @@ from facefactors.tensorial.batch import Batch
 from facefactors.tensorial.losses import began_update
 from facefactors.tensorial.model import build_model
 from facefactors.tensorial.phases import build_phases, run_phase, train_step
-
-TINY = dict(
-    image_size=32,
-    enc_channels=[4, 4, 4],
-    code_dim=16,
-    z_b=8,
-    z_m=8,
-    k_id=6,
-    k_exp=3,
-    disc_channels=[4, 4, 4],
-    disc_code=8,
-)
+from test_tensorial_model import tiny
 
 
 def _setup(loss: C.TensorialLossConfig | None = None, variant: str = "tensorial"):
     torch.manual_seed(0)
     cfg = C.TensorialConfig(
-        model=C.TensorialModelConfig(variant=variant, **TINY),
+        model=tiny(variant=variant),
         loss=loss or C.TensorialLossConfig(),
     )
     nets = build_model(cfg.model)
