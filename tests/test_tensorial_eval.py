@@ -75,6 +75,21 @@ def test_true_targets_swap_only_the_edited_factor(test_set) -> None:
     assert not torch.allclose(truth["image"], images[pairs[:, 0]])
 
 
+def test_oracle_3dmm_changes_geometry_and_keeps_the_source_texture(test_set) -> None:
+    same = np.array([[0, 0]])
+    torch.testing.assert_close(  # same coefficients: the oracle edit is the truth
+        E.true_targets(test_set, same, "expression", geometry_only=True)["image"],
+        E.true_targets(test_set, same, "expression")["image"],
+    )
+    pairs = E.transfer_pairs(test_set, "expression", 6)
+    truth = E.true_targets(test_set, pairs, "expression")
+    geo = E.true_targets(test_set, pairs, "expression", geometry_only=True)
+    src = test_set.table.columns["image"][pairs[:, 0]]
+    close = E.masked_psnr(geo["image"], truth["image"], truth["mask"]).mean()
+    assert close > E.masked_psnr(src, truth["image"], truth["mask"]).mean() + 3  # geometry moved
+    assert not torch.equal(geo["image"], truth["image"])  # ... but not the wrinkles
+
+
 def test_vertex_error_ignores_a_similarity_and_sees_a_deformation() -> None:
     rng = np.random.default_rng(1)
     true = rng.normal(size=(2, 30, 3)) * 50

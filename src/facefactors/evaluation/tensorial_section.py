@@ -103,6 +103,15 @@ def _answers(s: Mapping[str, Any]) -> list[str]:
             f"(paired gain {_f(gain.get('mean'))} dB, 95 % CI by identity "
             f"[{_f(ci[0])}, {_f(ci[1])}], {t['pairs']} pairs)."
         )
+    e = s["transfer"].get("expression", {})
+    if "threedmm_psnr" in e:
+        lines.append(
+            f"- **References on the same scale:** the oracle 3DMM expression edit (true "
+            f"coefficients, geometry only, the source's texture) reaches "
+            f"{_f(e['threedmm_psnr'])} dB; the true source image itself (no edit, perfect "
+            f"reconstruction) {_f(e.get('source_psnr'))} dB for expression and "
+            f"{_f(s['transfer'].get('pose', {}).get('source_psnr'))} dB for pose."
+        )
     r = s["reconstruction_3d"]
     lines.append(
         f"- **3D shape:** {_f(r['model_mm'])} mm mean vertex error after similarity alignment, "

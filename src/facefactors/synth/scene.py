@@ -163,6 +163,7 @@ def render_batch(
     neutral: bool = True,
     frontal: bool = True,
     maps: bool = True,
+    texture_exp: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """Render N faces.
 
@@ -178,6 +179,10 @@ def render_batch(
         neutral: also render the same face with zero expression.
         frontal: also render the frontal neutral face (zero pose).
         maps: also return mask, normals, albedo, shading and background.
+        texture_exp: (N, 2 * NUM_AUS) expression coefficients that darken the skin
+            (wrinkles), the only expression-dependent texture; default ``f.exp_coeffs``.
+            Another value changes the geometry only and keeps that texture, as a
+            3DMM edit does (the tensorial evaluation's oracle baseline).
 
     Returns:
         ``image`` (and ``neutral``, ``frontal_neutral``): (N, 3, H, W) in [-1, 1];
@@ -211,7 +216,8 @@ def render_batch(
     p_neu = project(v_id, m, t)
     p_img = p_neu.clone()
     p_img[:, :, :ne] += torch.bmm(m, offsets)
-    dark = FM.batch_matmul(exp[:, model.wrinkle_cols], model.wrinkles.T).reshape(-1)  # (N * R,)
+    tex = exp if texture_exp is None else torch.tensor(np.asarray(texture_exp), dtype=torch.float32)
+    dark = FM.batch_matmul(tex[:, model.wrinkle_cols], model.wrinkles.T).reshape(-1)  # (N * R,)
 
     def splat(buf, pts, lo, hi):
         R.splat_into(buf, *R.splat_keys(pts[:, :, lo:hi], lo - first, size, bits))
