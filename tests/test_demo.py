@@ -65,3 +65,5 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     log = capsys.readouterr().out
     assert "reusing" in log and "trained in" not in log
+    notes = json.loads((out / "results.json").read_text())["notes"]
+    assert any(n.startswith("Reused from an earlier run") and "runs/ipd-seed1" in n for n in notes)

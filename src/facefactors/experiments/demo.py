@@ -108,6 +108,12 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
+    # Steps a rerun reuses: their training time is not in this run's timings.
+    reused = sorted(
+        str(p.parent.relative_to(out))
+        for p in [out / "pretrain" / "backbone.pt", *(out / "runs").glob("*/model.pt")]
+        if p.is_file()
+    )
 
     backbone = pretrain_step(out, dcfg.pretrain_overrides)
     timings["pretrain_s"] = time.perf_counter() - t0
@@ -140,6 +146,11 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
     )
     _log(f"test split: {len(test)} faces of {dcfg.test_identities} unseen identities")
     extra: dict = {}
+    if reused:
+        extra["notes"] = [
+            f"Reused from an earlier run of this folder (trained then, not timed here): "
+            f"{', '.join(reused)}."
+        ]
     if dcfg.tensorial:
         from facefactors.experiments.demo_tensorial import run_tensorial
 
@@ -154,7 +165,7 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
             test_per_identity=dcfg.test_per_identity // 2,
             log=_log,
         )
-        extra = {"tensorial": section, "plots": plots}
+        extra |= {"tensorial": section, "plots": plots}
         timings |= t_times
     report = evaluate_and_report(out, runs, test, ref, dcfg, timings | {"t0": t0}, extra)
     _log(f"report: {report} (total {time.perf_counter() - t0:.0f} s)")

@@ -160,6 +160,7 @@ def evaluate_and_report(
     }
     extra = dict(extra or {})
     results["plots"].update(extra.pop("plots", {}))
+    results["notes"] += extra.pop("notes", [])
     results.update(extra)
     _json, md = write_report(out, results)
     return md
