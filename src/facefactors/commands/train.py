@@ -54,48 +54,36 @@ def _method(args: argparse.Namespace) -> str:
     return str(read_yaml(resolve_preset(args.config)).get("method", "ipd"))
 
 
-def run(args: argparse.Namespace) -> int:
-    if _method(args) == "tensorial":
-        return _run_tensorial(args)
-    from pathlib import Path
+def _trainer(method: str):
+    """(config class, validate, checkpoint reader, train, example preset, what model.pt holds,
+    metric prefixes to print) of ``method``."""
+    if method == "tensorial":
+        from facefactors.tensorial.checkpoints import read_checkpoint
+        from facefactors.tensorial.config import TensorialConfig, validate
+        from facefactors.tensorial.train import train
 
+        return (TensorialConfig, validate, read_checkpoint, train, "tensorial_synth_quick",
+                "generator", ("val/",))  # fmt: skip
     from facefactors.ipd.config import IPDConfig, validate_config
     from facefactors.ipd.train import read_checkpoint, train
 
+    return (IPDConfig, validate_config, read_checkpoint, train, "ipd_synth_quick",
+            "inference export", ("val/", "loss/"))  # fmt: skip
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    cls, validate, read_checkpoint, train, example, export, shown_keys = _trainer(_method(args))
     out = Path(args.out)
     cfg = run_config(
-        IPDConfig,
-        args,
-        lambda: read_checkpoint(out / "checkpoints" / "last.pt")["config"],
-        "ipd_synth_quick",
+        cls, args, lambda: read_checkpoint(out / "checkpoints" / "last.pt")["config"], example
     )
-    validate_config(cfg)
+    validate(cfg)
     result = train(cfg, out, resume=args.resume)
     if result.rank != 0:  # under torchrun, one report is enough
         return 0
-    shown = {k: round(v, 4) for k, v in result.metrics.items() if k.startswith(("val/", "loss/"))}
+    shown = {k: round(v, 4) for k, v in result.metrics.items() if k.startswith(shown_keys)}
     print(f"trained {cfg.model.variant} to step {result.step} (epoch {result.epoch}): {shown}")
-    print(f"run folder: {out} (inference export: {out / 'model.pt'})")
-    return 0
-
-
-def _run_tensorial(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from facefactors.tensorial.checkpoints import read_checkpoint
-    from facefactors.tensorial.config import TensorialConfig, validate
-    from facefactors.tensorial.train import train
-
-    out = Path(args.out)
-    cfg = run_config(
-        TensorialConfig,
-        args,
-        lambda: read_checkpoint(out / "checkpoints" / "last.pt")["config"],
-        "tensorial_synth_quick",
-    )
-    result = train(validate(cfg), out, resume=args.resume)
-    if result.rank == 0:
-        shown = {k: round(v, 4) for k, v in result.metrics.items() if k.startswith("val/")}
-        print(f"trained {cfg.model.variant} to step {result.step} (epoch {result.epoch}): {shown}")
-        print(f"run folder: {out} (generator: {out / 'model.pt'})")
+    print(f"run folder: {out} ({export}: {out / 'model.pt'})")
     return 0

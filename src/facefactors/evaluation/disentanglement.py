@@ -47,6 +47,21 @@ def as_codes(codes: Any, name: str = "codes") -> np.ndarray:
     return arr
 
 
+def whole_labels(arr: np.ndarray, name: str) -> np.ndarray:
+    """``arr`` as int64 labels, or ScoreInputError if a value is not a whole number.
+
+    Raises:
+        ScoreInputError: naming ``name``, and pointing at :func:`discretize`.
+    """
+    if not np.issubdtype(arr.dtype, np.integer):
+        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
+            raise ScoreInputError(
+                f"Argument '{name}' must hold discrete whole-number labels; discretise "
+                "continuous factors first (facefactors.evaluation.disentanglement.discretize)."
+            )
+    return arr.astype(np.int64)
+
+
 def as_factors(factors: Any, n: int | None = None, name: str = "factors") -> np.ndarray:
     """Validate whole-number factors of shape (N, K) (N = ``n`` if given); return int64.
 
@@ -63,13 +78,7 @@ def as_factors(factors: Any, n: int | None = None, name: str = "factors") -> np.
         )
     if n is not None and arr.shape[0] != n:
         raise ScoreInputError(f"Argument '{name}' has {arr.shape[0]} samples but 'codes' has {n}.")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ScoreInputError(
-                f"Argument '{name}' must hold discrete whole-number labels; discretise "
-                "continuous factors first (see discretize())."
-            )
-    arr = arr.astype(np.int64)
+    arr = whole_labels(arr, name)
     for k in range(arr.shape[1]):
         if np.all(arr[:, k] == arr[0, k]):
             raise ScoreInputError(

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from facefactors.evaluation.disentanglement import ScoreInputError, as_codes
+from facefactors.evaluation.disentanglement import ScoreInputError, as_codes, whole_labels
 
 
 def _as_label_vector(x: Any, name: str, n: int | None = None) -> np.ndarray:
@@ -32,13 +32,7 @@ def _as_label_vector(x: Any, name: str, n: int | None = None) -> np.ndarray:
         raise ScoreInputError(f"Argument '{name}' must be 1-D labels, got shape {arr.shape}.")
     if n is not None and arr.size != n:
         raise ScoreInputError(f"Argument '{name}' has {arr.size} samples, expected {n}.")
-    if not np.issubdtype(arr.dtype, np.integer):
-        if not np.all(np.isfinite(arr)) or not np.all(arr == np.round(arr)):
-            raise ScoreInputError(
-                f"Argument '{name}' must hold discrete whole-number labels; discretise "
-                "continuous factors first (disentanglement.discretize)."
-            )
-    return arr.astype(np.int64)
+    return whole_labels(arr, name)
 
 
 def lies_within_groups(labels: np.ndarray, groups: np.ndarray) -> bool:
