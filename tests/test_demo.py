@@ -35,6 +35,7 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         args += ["--set", o]
     for o in TINY_TENSORIAL:
         args += ["--tensorial-set", o]
+    args += ["--pose-judge-steps", "3"]
     assert main(args) == 0
     printed = capsys.readouterr().out  # the answers to the paper's questions end the run
     assert "1. Does disentangling beat the fine-tuned baseline on unseen people?" in printed
@@ -65,5 +66,6 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert main(args) == 0
     log = capsys.readouterr().out
     assert "reusing" in log and "trained in" not in log
+    assert "landmark judge step" not in log  # the pose judge is reused too
     notes = json.loads((out / "results.json").read_text())["notes"]
     assert any(n.startswith("Reused from an earlier run") and "runs/ipd-seed1" in n for n in notes)

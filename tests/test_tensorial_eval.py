@@ -114,6 +114,7 @@ def test_evaluate_cli_reports_tensorial_runs(tmp_path, capsys) -> None:
         runs[variant] = run
     out = tmp_path / "eval"
     args = ["evaluate", "--out", str(out), "--test-identities", "4", "--test-per-identity", "6"]
+    args += ["--pose-judge-steps", "3"]
     args += [a for v, r in runs.items() for a in ("--run", f"{v}={r}")]
     assert main(args) == 0
     results = json.loads((out / "results.json").read_text())
@@ -121,6 +122,12 @@ def test_evaluate_cli_reports_tensorial_runs(tmp_path, capsys) -> None:
     t = results["tensorial"]
     assert set(t["latent_svm"]) == {"tensorial", "z0"}
     assert t["transfer"]["expression"]["id_cosine"] is None  # no verifier was given
+    judge = t["judges"]["pose"]  # trained, saved and described
+    assert judge["steps"] == 3 and (out / "landmark_judge.pt").is_file()
+    pose = t["transfer"]["pose"]  # a 3-step judge may read no pose: then null, and counted
+    assert 0 <= pose["pose_unreadable"] <= pose["pairs"]
+    assert (pose["pose_error_deg"] is None) == (pose["pose_unreadable"] == pose["pairs"])
+    assert "Pose judge: landmark head-pose estimator" in (out / "report.md").read_text()
     assert "## The tensorial model" in (out / "report.md").read_text()
     for rel in results["plots"].values():
         assert (out / rel).stat().st_size > 0

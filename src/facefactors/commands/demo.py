@@ -33,6 +33,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="tensorial_overrides",
     )
     p.add_argument("--no-tensorial", action="store_true", help="skip the tensorial model and Z_0")
+    p.add_argument(
+        "--pose-judge-steps", type=int, default=1500, metavar="N",
+        help="training steps of the landmark head-pose judge of the tensorial edits",
+    )  # fmt: skip
     p.add_argument("--test-identities", type=int, default=None, help="unseen test identities")
     p.set_defaults(func=run)
 
@@ -46,7 +50,10 @@ def run(args: argparse.Namespace) -> int:
         pretrain_overrides=args.pretrain_overrides,
         tensorial=not args.no_tensorial,
         tensorial_overrides=args.tensorial_overrides,
+        pose_judge_steps=args.pose_judge_steps,
     )
+    if args.pose_judge_steps < 1:
+        raise ConfigError(f"--pose-judge-steps must be positive, got {args.pose_judge_steps}.")
     if args.seeds:
         cfg.seeds = list(args.seeds)
     if args.methods:

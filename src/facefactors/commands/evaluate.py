@@ -47,6 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--classifier", default=None, metavar="MODEL",
         help="tensorial runs: an expression model.pt that judges class agreement",
     )  # fmt: skip
+    p.add_argument(
+        "--pose-judge", default=None, metavar="FILE",
+        help="tensorial runs: the landmark head-pose judge checkpoint; reused when it was "
+        "trained for these faces, else trained (about a minute) and saved there "
+        "(default: OUT/landmark_judge.pt)",
+    )  # fmt: skip
+    p.add_argument(
+        "--pose-judge-steps", type=int, default=1500, metavar="N",
+        help="tensorial runs: training steps of a new pose judge (default 1500)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -94,11 +104,16 @@ def split_tensorial(runs: dict[str, dict[int, object]]) -> dict[str, object]:
 
 def _tensorial_only(args: argparse.Namespace, models: dict, out) -> int:
     import time
+    from pathlib import Path
 
+    from facefactors.errors import ConfigError
     from facefactors.evaluation.report import write_report
     from facefactors.evaluation.schema import SCHEMA_VERSION
     from facefactors.experiments.tensorial_eval import render_test_set
-    from facefactors.experiments.tensorial_report import evaluate_tensorial
+    from facefactors.experiments.tensorial_report import (
+        evaluate_tensorial,
+        landmark_judge_settings,
+    )
     from facefactors.tensorial.checkpoints import load_generator
     from facefactors.tensorial.data import build_data
 
@@ -106,6 +121,12 @@ def _tensorial_only(args: argparse.Namespace, models: dict, out) -> int:
     _gen, cfg = load_generator(models["tensorial"])
     d = cfg.data
     train = build_data(cfg).train
+    if args.pose_judge_steps < 1:
+        raise ConfigError(f"--pose-judge-steps must be positive, got {args.pose_judge_steps}.")
+    judge_path = Path(args.pose_judge) if args.pose_judge else out / "landmark_judge.pt"
+    judge_cfg = landmark_judge_settings(
+        cfg.model.image_size, d.synth_intensity, d.synth_classes, args.pose_judge_steps
+    )
     test = render_test_set(
         args.test_identities, args.test_per_identity, cfg.model.image_size, d.synth_seed,
         tuple(d.synth_intensity), list(d.synth_classes),
@@ -114,7 +135,7 @@ def _tensorial_only(args: argparse.Namespace, models: dict, out) -> int:
         models, test, out / "plots",
         mean_face=train.columns["vertices"].double().mean(0).numpy(),
         classes=list(d.synth_classes), verifier_path=args.verifier,
-        classifier_path=args.classifier,
+        classifier_path=args.classifier, pose_judge=(judge_path, judge_cfg),
     )  # fmt: skip
     results = {
         "schema": SCHEMA_VERSION,

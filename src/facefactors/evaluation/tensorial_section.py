@@ -31,7 +31,8 @@ def _at(d: Any, path: str) -> Any:
 def check_tensorial(section: Any) -> None:
     """Raise DataError naming the first required key that is missing or mistyped.
 
-    ``id_cosine`` and ``class_agreement`` may be null (no judge given); every other
+    ``id_cosine``, ``class_agreement`` and ``pose_error_deg`` may be null (no judge
+    given); every other
     required figure is a number.
     """
     if not isinstance(section, Mapping):
@@ -56,7 +57,7 @@ def check_tensorial(section: Any) -> None:
             value = _at(section, f"transfer.{kind}").get(key, "missing")
             if value == "missing":
                 raise DataError(f"Results key 'tensorial.transfer.{kind}.{key}' is missing.")
-            if value is None and key not in ("id_cosine", "class_agreement"):
+            if value is None and key not in ("id_cosine", "class_agreement", "pose_error_deg"):
                 raise DataError(f"Results key 'tensorial.transfer.{kind}.{key}' is null.")
     for key in ("model_mm", "mean_face_mm"):
         _at(section, f"reconstruction_3d.{key}")
@@ -102,6 +103,19 @@ def _answers(s: Mapping[str, Any]) -> list[str]:
             f"nothing: masked PSNR {_f(t['edit_psnr'])} dB vs {_f(t['noedit_psnr'])} dB "
             f"(paired gain {_f(gain.get('mean'))} dB, 95 % CI by identity "
             f"[{_f(ci[0])}, {_f(ci[1])}], {t['pairs']} pairs)."
+        )
+    pose = s["transfer"].get("pose", {})
+    if pose.get("pose_error_deg") is not None:
+        turned = (
+            "turns"
+            if pose["pose_error_deg"] < pose.get("noedit_pose_error_deg", 0)
+            else ("does not turn")
+        )
+        lines.append(
+            f"- **Pose transfer {turned} the head toward the driver's pose** by the landmark "
+            f"judge: {_f(pose['pose_error_deg'], 1)}° from the target rotation after the edit, "
+            f"{_f(pose.get('noedit_pose_error_deg'), 1)}° without it (the judge's floor on the "
+            f"true renders: {_f(pose.get('truth_pose_error_deg'), 1)}°)."
         )
     e = s["transfer"].get("expression", {})
     if "threedmm_psnr" in e:
@@ -150,7 +164,26 @@ def tensorial_lines(s: Mapping[str, Any]) -> list[str]:
                      f"{_f(t.get('truth_pose_error_deg'), 1)}"])  # fmt: skip
     lines += _table(["edit", "masked PSNR dB edit / no edit", "SSIM edit / no edit",
                      "ID cos to source: edit / truth", "target class: edit / no edit / truth",
-                     "pose error °: edit / no edit / truth"], rows)  # fmt: skip
+                     "pose error ° (landmark judge): edit / no edit / truth"],
+                    rows)  # fmt: skip
+    judge = (s.get("judges") or {}).get("pose")
+    if isinstance(judge, Mapping) and isinstance(judge.get("floor"), Mapping):
+        fl = judge["floor"]
+        lines.append(
+            f"- Pose judge: {judge.get('name', '?')}, trained on {judge.get('train_faces', '?')} "
+            f"rendered TRAIN faces. On {fl.get('faces', '?')} true renders of unseen people "
+            f"its landmarks are {_f(fl.get('landmark_px'), 2)} px off and its pose "
+            f"{_f(fl.get('pose_deg'), 1)}° off; the 5-point pose model alone, on the exact "
+            f"landmarks, is {_f(fl.get('pose_deg_exact_landmarks'), 1)}° off."
+        )
+    for kind, t in s["transfer"].items():
+        if t.get("self_pose_error_deg") is not None:
+            lines.append(
+                f"- {kind.capitalize()} transfer, the model's own encoder reading of the pose "
+                f"(self-consistency, not a judge): {_f(t['self_pose_error_deg'], 1)}° edit / "
+                f"{_f(t.get('noedit_self_pose_error_deg'), 1)}° no edit / "
+                f"{_f(t.get('truth_self_pose_error_deg'), 1)}° truth."
+            )
     for factor, it in s.get("interpolation", {}).items():
         watch = "target class" if factor == "expression" else "source class"
         ref = "source" if factor == "expression" else "target"

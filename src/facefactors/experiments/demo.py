@@ -33,6 +33,7 @@ class DemoConfig:
         train_overrides: overrides applied to every ``<method>_synth_quick`` preset.
         tensorial: also train the tensorial model and Z_0 and report them.
         tensorial_overrides: overrides of ``tensorial_synth_quick`` and ``z0_synth_quick``.
+        pose_judge_steps: training steps of the landmark head-pose judge of the edits.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -43,6 +44,7 @@ class DemoConfig:
     train_overrides: list[str] = field(default_factory=list)
     tensorial: bool = True
     tensorial_overrides: list[str] = field(default_factory=list)
+    pose_judge_steps: int = 1500
 
 
 def _log(msg: str) -> None:
@@ -163,6 +165,7 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
             overrides=dcfg.tensorial_overrides,
             test_identities=dcfg.test_identities,
             test_per_identity=dcfg.test_per_identity // 2,
+            judge_steps=dcfg.pose_judge_steps,
             log=_log,
         )
         extra |= {"tensorial": section, "plots": plots}

@@ -27,11 +27,15 @@ def run_tensorial(
     overrides: list[str],
     test_identities: int,
     test_per_identity: int,
+    judge_steps: int = 1500,
     log: Any = print,
 ) -> tuple[dict[str, Any], dict[str, str], dict[str, float]]:
     """Train (or reuse) both runs, then evaluate; returns (section, plots, timings)."""
     from facefactors.experiments.tensorial_eval import render_test_set
-    from facefactors.experiments.tensorial_report import evaluate_tensorial
+    from facefactors.experiments.tensorial_report import (
+        evaluate_tensorial,
+        landmark_judge_settings,
+    )
     from facefactors.tensorial.config import preset
     from facefactors.tensorial.data import build_data
     from facefactors.tensorial.train import train
@@ -65,6 +69,8 @@ def run_tensorial(
     section, plots = evaluate_tensorial(
         models, test, out / "plots", mean_face=np.asarray(mean_face), classes=list(d.synth_classes),
         verifier_path=backbone, classifier_path=classifier,
+        pose_judge=(out / "runs" / "landmark_judge.pt", landmark_judge_settings(
+            main.model.image_size, d.synth_intensity, d.synth_classes, judge_steps)),
     )  # fmt: skip
     section["settings"] = {name: to_dict(cfg) for name, cfg in cfgs.items()}
     timings["tensorial_eval_s"] = time.perf_counter() - tick

@@ -7,15 +7,19 @@ coefficients in i's pose and light, or i in j's pose. Each edit is scored beside
 the unedited reconstruction of i against the same truth: an edit that works lands
 closer to the truth than doing nothing.
 
-Judges, all of them external to the generator except the pose reader:
+Judges, all of them external to the generator:
 - masked PSNR (on the true face mask) and SSIM against the truth;
 - identity cosine by V (the frozen face-recognition network) to the source face;
 - the expression classifier's agreement with j's class (a baseline recogniser
   trained on the same synthetic faces; its agreement on the truth is the ceiling);
-- pose error: the geodesic angle between the rotation the model's own encoder reads
-  from the edited image and the true target rotation (its error on the true images
-  is reported as the reader's floor). The 5-point landmark estimator of
-  ``facefactors.faces`` needs landmarks, which 32-px crops do not give reliably.
+- pose error: the geodesic angle between the head rotation the landmark head-pose
+  estimator reads from the edited image and the true target rotation. The landmarks
+  come from :class:`facefactors.faces.landmark_net.LandmarkNet` (trained on rendered
+  TRAIN faces; MTCNN does not find landmarks on 32-px crops), the angles from the
+  calibrated 5-point model of :mod:`facefactors.faces.pose`; its error on the true
+  images is the judge's floor. The model's own encoder reading (z_p projected onto
+  SO(3)) is kept beside it as ``self_pose_error_deg``: a self-consistency figure, not
+  a judge.
 
 Differences are paired per pair and their 95 % intervals come from a bootstrap over
 source identities (pairs of one person are not independent).
@@ -36,6 +40,7 @@ from facefactors.tensorial.model import TensorialModel
 from facefactors.tensorial.ops import project_to_so3
 
 Judge = Callable[[torch.Tensor], torch.Tensor]
+PoseJudge = Callable[[torch.Tensor], np.ndarray]  # images → (B, 3, 3) rotations
 
 
 def cluster_bootstrap_ci(
@@ -112,11 +117,15 @@ def masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) ->
     return -10.0 * torch.log10(mse.clamp_min(1e-10))
 
 
-@torch.no_grad()
 def geodesic_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Angle (degrees) of the rotation taking ``a`` to ``b``, each (B, 3, 3): (B,)."""
-    cos = ((a.transpose(1, 2) @ b).diagonal(dim1=1, dim2=2).sum(-1) - 1) / 2
-    return torch.rad2deg(torch.arccos(cos.clamp(-1.0, 1.0)))
+    from facefactors.faces.pose import geodesic_deg as angle
+
+    return torch.as_tensor(angle(a.detach().double().numpy(), b.detach().double().numpy()))
+
+
+def _key(which: str, name: str) -> str:
+    return name if which == "edit" else f"{which}_{name}"
 
 
 def _cos(a: torch.Tensor, b: torch.Tensor) -> np.ndarray:
@@ -159,6 +168,7 @@ def measure_transfer(
     count: int,
     verifier: Judge | None,
     classifier: Judge | None,
+    pose_judge: PoseJudge | None = None,
 ) -> dict[str, Any]:
     """One kind of transfer (``expression`` or ``pose``) over ``count`` pairs, every figure."""
     from facefactors.evaluation.image_metrics import ssim
@@ -197,14 +207,22 @@ def measure_transfer(
         out["class_agreement"] = float(agree["edit"].mean())
         out["noedit_class_agreement"] = float(agree["noedit"].mean())
         out["truth_class_agreement"] = float(agree["truth"].mean())
-    # The pose the model's own encoder reads, z_p → R by its SO(3) projection.
-    errs = {
-        k: geodesic_deg(project_to_so3(model.encode(img)[0].z_p.view(-1, 3, 3)), truth["rotation"])
-        for k, img in (("edit", edit), ("noedit", noedit), ("truth", truth["image"]))
-    }
-    out["pose_error_deg"] = float(errs["edit"].mean())
-    out["noedit_pose_error_deg"] = float(errs["noedit"].mean())
-    out["truth_pose_error_deg"] = float(errs["truth"].mean())
+    shown = (("edit", edit), ("noedit", noedit), ("truth", truth["image"]))
+    true_rot = truth["rotation"].double().numpy()
+    if pose_judge is not None:
+        from facefactors.faces.landmark_net import finite_mean
+        from facefactors.faces.pose import geodesic_deg as angle
+
+        for k, img in shown:
+            err = angle(pose_judge(img), true_rot)  # NaN where no pose can be read
+            out[_key(k, "pose_error_deg")] = finite_mean(err)
+            out[_key(k, "pose_unreadable")] = int((~np.isfinite(err)).sum())
+    else:
+        out["pose_error_deg"] = None  # null without a pose judge
+    # The model's own encoder reading, z_p → R by its SO(3) projection.
+    for k, img in shown:
+        own = project_to_so3(model.encode(img)[0].z_p.view(-1, 3, 3))
+        out[_key(k, "self_pose_error_deg")] = float(geodesic_deg(own, truth["rotation"]).mean())
     out["_grid"] = [x_src[:6], x_drv[:6], truth["image"][:6], edit[:6], noedit[:6]]
     return out
 

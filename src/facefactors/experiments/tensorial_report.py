@@ -23,6 +23,7 @@ from facefactors.experiments.tensorial_eval import (
     reconstruction_3d,
     write_tsne,
 )
+from facefactors.faces.landmark_net import LandmarkNetConfig
 from facefactors.tensorial.model import TensorialModel
 
 Judge = Callable[[torch.Tensor], torch.Tensor]
@@ -53,6 +54,37 @@ def load_judges(
     return (verify if verifier is not None else None), classifier
 
 
+def landmark_judge_settings(size: int, intensity, classes, steps: int = 1500) -> LandmarkNetConfig:
+    """The pose judge for faces of ``size`` px drawn with these expression settings."""
+    return LandmarkNetConfig(
+        size=size, intensity=tuple(intensity), classes=tuple(classes), steps=steps
+    )
+
+
+def _pose_judge(
+    spec: tuple[Path, LandmarkNetConfig] | None,
+) -> tuple[Callable[[torch.Tensor], np.ndarray] | None, dict[str, Any] | None]:
+    """The landmark pose judge and what it is (its checkpoint, settings and floor)."""
+    if spec is None:
+        return None, None
+    from facefactors.faces.landmark_net import (
+        judge_floor,
+        landmark_pose,
+        load_or_train_landmark_net,
+    )
+
+    path, cfg = spec
+    net, cfg = load_or_train_landmark_net(path, cfg, log=print)
+    info = {
+        "name": "landmark head-pose estimator (LandmarkNet + calibrated 5-point model)",
+        "checkpoint": str(path),
+        "train_faces": cfg.identities * cfg.per_identity,
+        "steps": cfg.steps,
+        "floor": judge_floor(net, cfg),
+    }
+    return (lambda x: landmark_pose(net, x)), info
+
+
 def evaluate_tensorial(
     models: dict[str, Path],
     test: TensorialTestSet,
@@ -62,6 +94,7 @@ def evaluate_tensorial(
     classes: list[str],
     verifier_path: str | Path | None = None,
     classifier_path: str | Path | None = None,
+    pose_judge: tuple[Path, LandmarkNetConfig] | None = None,
     pairs: int = 200,
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """The whole tensorial section.
@@ -74,6 +107,9 @@ def evaluate_tensorial(
         classes: expression class names, in label order.
         verifier_path: V for identity cosines (a pretrain-id ``backbone.pt``).
         classifier_path: an expression model (``model.pt``) for class agreement.
+        pose_judge: (checkpoint path, settings) of the landmark head-pose judge; the
+            checkpoint is reused when its settings match, else trained and saved there.
+            None leaves the pose errors null.
         pairs: transfer pairs per kind.
 
     Returns:
@@ -88,6 +124,7 @@ def evaluate_tensorial(
     if not isinstance(model, TensorialModel):
         raise TypeError(f"{models['tensorial']} is not a tensorial model (a Z_0 run?).")
     verifier, classifier = load_judges(verifier_path, classifier_path)
+    judge_rot, judge_info = _pose_judge(pose_judge)
     images, labels = test.table.columns["image"], test.labels()
     codes = {name: encode_codes(g, images) for name, g in gens.items()}
     section: dict[str, Any] = latent_protocol(codes, labels)
@@ -95,8 +132,9 @@ def evaluate_tensorial(
     section["transfer"] = {}
     for kind in ("expression", "pose"):
         res = measure_transfer(
-            model, test, kind, count=pairs, verifier=verifier, classifier=classifier
-        )
+            model, test, kind, count=pairs, verifier=verifier, classifier=classifier,
+            pose_judge=judge_rot,
+        )  # fmt: skip
         cols = res.pop("_grid")
         save_png(plot_dir / f"tensorial_transfer_{kind}.png", tile([c.clamp(-1, 1) for c in cols]))
         plots[f"tensorial/transfer/{kind}"] = f"plots/tensorial_transfer_{kind}.png"
@@ -115,6 +153,6 @@ def evaluate_tensorial(
     section["judges"] = {
         "verifier": str(verifier_path) if verifier_path else None,
         "classifier": str(classifier_path) if classifier_path else None,
-        "pose": "the tensorial encoder's own z_p, projected onto SO(3)",
+        "pose": judge_info,
     }
     return section, plots

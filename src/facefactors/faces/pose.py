@@ -94,21 +94,15 @@ def pose_features(landmarks: np.ndarray) -> PoseFeatures:
         raise DataError(f"Head pose needs (N, 5, 2) landmarks, got shape {p.shape}.")
     if not np.isfinite(p).all():
         raise DataError("Head pose got a NaN or infinite landmark coordinate.")
-    le, re, nose, lm, rm = (p[:, k] for k in range(5))
-    eyes = re - le
+    eyes = p[:, 1] - p[:, 0]
     angle = np.arctan2(eyes[:, 1], eyes[:, 0])
-    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
-    # Rotate by -angle so the eye line becomes horizontal.
-    x = p[..., 0] * c + p[..., 1] * s
-    y = -p[..., 0] * s + p[..., 1] * c
-    eye_x, eye_y = (x[:, 0] + x[:, 1]) / 2, (y[:, 0] + y[:, 1]) / 2
-    mouth_x, mouth_y = (x[:, 3] + x[:, 4]) / 2, (y[:, 3] + y[:, 4]) / 2
-    height = mouth_y - eye_y
-    extent = np.abs(p - p.mean(axis=1, keepdims=True)).max(axis=(1, 2))
-    if np.any(height <= 1e-3 * extent) or np.any(extent == 0):
+    x, y, height = _levelled(p, angle)
+    if not _readable(p, height).all():
         raise DataError(
             "Head pose got landmarks whose mouth is not below the eyes, so no pose can be read."
         )
+    eye_x, eye_y = (x[:, 0] + x[:, 1]) / 2, (y[:, 0] + y[:, 1]) / 2
+    mouth_x = (x[:, 3] + x[:, 4]) / 2
     v = (y[:, 2] - eye_y) / height
     offset = x[:, 2] - (eye_x + v * (mouth_x - eye_x))
     iod = np.hypot(eyes[:, 0], eyes[:, 1])
@@ -118,6 +112,28 @@ def pose_features(landmarks: np.ndarray) -> PoseFeatures:
         a=np.arctan2(offset, iod),
         v=v,
     )
+
+
+def _levelled(p: np.ndarray, angle: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Points rotated by -angle (eye line horizontal): x, y (N, 5) and the eye-to-mouth height."""
+    c, s = np.cos(angle)[:, None], np.sin(angle)[:, None]
+    x = p[..., 0] * c + p[..., 1] * s
+    y = -p[..., 0] * s + p[..., 1] * c
+    return x, y, (y[:, 3] + y[:, 4]) / 2 - (y[:, 0] + y[:, 1]) / 2
+
+
+def _readable(p: np.ndarray, height: np.ndarray) -> np.ndarray:
+    """(N,) bool: finite, not collapsed, and the mouth below the eyes."""
+    extent = np.abs(p - p.mean(axis=1, keepdims=True)).max(axis=(1, 2))
+    return np.isfinite(height) & (extent > 0) & (height > 1e-3 * extent)
+
+
+def readable_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """(N,) bool: which of (N, 5, 2) landmarks :func:`pose_features` can read a pose from."""
+    p = np.asarray(landmarks, dtype=np.float64)
+    eyes = p[:, 1] - p[:, 0]
+    with np.errstate(invalid="ignore"):
+        return _readable(p, _levelled(p, np.arctan2(eyes[:, 1], eyes[:, 0]))[2])
 
 
 def _yaw_design(f: PoseFeatures) -> np.ndarray:
@@ -153,6 +169,13 @@ def estimate_pose(
     """``(yaw, pitch, roll)`` in degrees from one face's (5, 2) landmarks."""
     yaw, pitch, roll = estimate_pose_batch(np.asarray(landmarks5)[None], calibration)[0]
     return float(yaw), float(pitch), float(roll)
+
+
+def geodesic_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle in degrees of the rotation taking ``a`` to ``b``, each (N, 3, 3): (N,) float64."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    cos = (np.einsum("nji,nji->n", a, b) - 1.0) / 2.0  # trace(aᵀ b)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def fit_calibration(landmarks: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -> PoseCalibration:
