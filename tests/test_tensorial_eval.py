@@ -131,3 +131,14 @@ def test_evaluate_cli_reports_tensorial_runs(tmp_path, capsys) -> None:
     assert "## The tensorial model" in (out / "report.md").read_text()
     for rel in results["plots"].values():
         assert (out / rel).stat().st_size > 0
+
+
+def test_pose_answer_states_the_share_of_the_turn_and_its_interval() -> None:
+    from facefactors.evaluation.tensorial_section import _pose_answer
+
+    t = {"pose_error_deg": 32.0, "noedit_pose_error_deg": 33.0, "truth_pose_error_deg": 7.0,
+         "pose_gain_deg": {"mean": 1.0, "ci95": [0.4, 1.6]}}  # fmt: skip
+    line = _pose_answer(t)
+    assert "turns the head" in line and "3.8 % of the way" in line and "[0.4, 1.6]" in line
+    t["pose_gain_deg"]["ci95"] = [-0.2, 1.6]  # an interval that holds zero proves no turn
+    assert "does not measurably turn" in _pose_answer(t)

@@ -105,18 +105,8 @@ def _answers(s: Mapping[str, Any]) -> list[str]:
             f"[{_f(ci[0])}, {_f(ci[1])}], {t['pairs']} pairs)."
         )
     pose = s["transfer"].get("pose", {})
-    if pose.get("pose_error_deg") is not None:
-        turned = (
-            "turns"
-            if pose["pose_error_deg"] < pose.get("noedit_pose_error_deg", 0)
-            else ("does not turn")
-        )
-        lines.append(
-            f"- **Pose transfer {turned} the head toward the driver's pose** by the landmark "
-            f"judge: {_f(pose['pose_error_deg'], 1)}° from the target rotation after the edit, "
-            f"{_f(pose.get('noedit_pose_error_deg'), 1)}° without it (the judge's floor on the "
-            f"true renders: {_f(pose.get('truth_pose_error_deg'), 1)}°)."
-        )
+    if pose.get("pose_error_deg") is not None and pose.get("noedit_pose_error_deg") is not None:
+        lines.append(_pose_answer(pose))
     e = s["transfer"].get("expression", {})
     if "threedmm_psnr" in e:
         lines.append(
@@ -193,6 +183,26 @@ def tensorial_lines(s: Mapping[str, Any]) -> list[str]:
             f"{_ends(it['id_cosine'])}."
         )
     return lines + [""]
+
+
+def _pose_answer(t: Mapping[str, Any]) -> str:
+    """How far the pose edit turns the head, as a share of the turn it had to make."""
+    edit, before, floor = (
+        t["pose_error_deg"],
+        t["noedit_pose_error_deg"],
+        t.get("truth_pose_error_deg"),
+    )
+    gain = t.get("pose_gain_deg") or {}
+    ci = gain.get("ci95", [None, None])
+    needed = before - floor if floor is not None else None
+    share = f" ({_p((before - edit) / needed)} of the way to the judge's floor)" if needed else ""
+    moved = "turns" if ci[0] is not None and ci[0] > 0 else "does not measurably turn"
+    return (
+        f"- **Pose transfer {moved} the head toward the driver's pose** by the landmark judge: "
+        f"{_f(edit, 1)}° from the target rotation after the edit, {_f(before, 1)}° without it "
+        f"(paired gain {_f(gain.get('mean'), 1)}°, 95 % CI by identity [{_f(ci[0], 1)}, "
+        f"{_f(ci[1], 1)}]){share}; on the true renders the judge is {_f(floor, 1)}° off."
+    )
 
 
 def _ends(values: Sequence[float]) -> str:

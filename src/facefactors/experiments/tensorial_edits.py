@@ -213,10 +213,13 @@ def measure_transfer(
         from facefactors.faces.landmark_net import finite_mean
         from facefactors.faces.pose import geodesic_deg as angle
 
-        for k, img in shown:
-            err = angle(pose_judge(img), true_rot)  # NaN where no pose can be read
+        errs = {k: angle(pose_judge(img), true_rot) for k, img in shown}  # NaN: unreadable
+        for k, err in errs.items():
             out[_key(k, "pose_error_deg")] = finite_mean(err)
             out[_key(k, "pose_unreadable")] = int((~np.isfinite(err)).sum())
+        both = np.isfinite(errs["edit"]) & np.isfinite(errs["noedit"])
+        if both.any():  # degrees the edit removes from the unedited error, paired per pair
+            out["pose_gain_deg"] = _paired(errs["noedit"][both], errs["edit"][both], clusters[both])
     else:
         out["pose_error_deg"] = None  # null without a pose judge
     # The model's own encoder reading, z_p → R by its SO(3) projection.
