@@ -33,6 +33,7 @@ def _results(tmp_path=None):
     base["leakage"] = {"identity": {"acc": 0.60, "chance_majority": 0.1, "chance_uniform": 0.1}}
     ipd["leakage"] = {"identity": {"acc": 0.25, "chance_majority": 0.1, "chance_uniform": 0.1}}
     ipd["neutral_fidelity"] = {"psnr": 21.5, "ssim": 0.8123, "id_cosine": 0.9, "n": 10}
+    ipd["reconstruction"] = {"psnr": 23.25, "ssim": 0.7, "n": 10}
     return {
         "schema": SCHEMA_VERSION,
         "dataset": {"name": "synth-test", "classes": CLASSES, "num_test": 10},
@@ -68,7 +69,7 @@ def test_round_trip_report_contains_the_numbers(tmp_path):
     assert "| Pose(>30°) | 4 | 50.00 | 100.00 |" in md
     assert "| Pose(>40°) | 2 | 0.00 | 100.00 |" in md
     assert "| ipd | identity | 25.00 | 10.00 | 10.00 | -35.00 |" in md
-    assert "| ipd | 21.50 | 0.8123 | 0.9000 | 10 |" in md
+    assert "| ipd | 23.25 | 21.50 | 0.8123 | 0.9000 | 10 |" in md  # reconstruction, neutral
     assert "![tsne/ipd](plots/tsne_ipd.png)" in md
     assert "- Images are 64x64 instead of 112x112." in md
     assert "| train.epochs | `2` |" in md

@@ -5,11 +5,13 @@
 2. Does the margin grow with head pose?
 3. Does the generated neutral face keep the person and the pose?
 
-A difference of accuracies p_a − p_b on n test faces has the (unpaired, hence
-conservative) standard error SE = sqrt(p_a(1 − p_a)/n + p_b(1 − p_b)/n) (see
-:func:`margin_se`); a margin
-is called clear only when it exceeds 2 SE. With several seeds the best runs are
-compared, as the paper does, and the mean difference is given too.
+With a ``vs_baseline`` entry (:mod:`facefactors.evaluation.paired`) a method's
+difference from the baseline is the mean over seeds, paired on the same test faces,
+with a 95 % interval from a bootstrap over test *identities* and McNemar's exact test
+per seed; it is called clear only when that interval excludes zero. Classes that
+carry the difference are named. Results without that entry (older files) fall back
+to the unpaired bound SE = sqrt(p_a(1 − p_a)/n + p_b(1 − p_b)/n) of
+:func:`margin_se` on the best seeds, called clear beyond 2 SE.
 """
 
 from __future__ import annotations
@@ -42,7 +44,50 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
 
 
+def _interval(d: Mapping[str, Any]) -> str:
+    return f"95 % CI by identity [{_pp(d['ci95_low'])}, {_pp(d['ci95_high'])}]"
+
+
+def _ci_verdict(d: Mapping[str, Any]) -> str:
+    if d["ci95_low"] > 0:
+        return "better"
+    if d["ci95_high"] < 0:
+        return "worse"
+    return "no clear difference (the interval holds 0)"
+
+
 def _question_1(name: str, m: Mapping[str, Any], b: Mapping[str, Any], base: str) -> list[str]:
+    acc, ref = m["accuracy"], b["accuracy"]
+    vs = m.get("vs_baseline")
+    if vs is None:
+        return _question_1_unpaired(name, m, b, base)
+    ps = ", ".join(f"{p:.3g}" for p in vs["mcnemar_p"])
+    line = (
+        f"- **{name}** {100 * acc['mean']:.2f} % vs {base} {100 * ref['mean']:.2f} % (mean of "
+        f"{acc['n']} and {ref['n']} seeds): {_pp(vs['mean_diff'])}, {_interval(vs)} "
+        f"({vs['identities']} people, {vs['n']} faces); per-seed differences "
+        f"{', '.join(_pp(x) for x in vs['seed_diffs'])}; McNemar p per seed {ps}: "
+        f"{_ci_verdict(vs)}."
+    )
+    lines = [line]
+    carried = vs.get("carried_by") or []
+    if carried:
+        pc = vs["per_class"]
+        parts = ", ".join(
+            f"{c} {_pp(pc[c]['diff'])} on its faces ({_interval(pc[c])})" for c in carried
+        )
+        rest = vs["mean_diff"] - sum(pc[c]["share"] for c in carried)
+        lines.append(
+            f"  - The difference is carried by {len(carried)} class(es): {parts}; they account "
+            f"for {_pp(sum(pc[c]['share'] for c in carried))} of the {_pp(vs['mean_diff'])}, "
+            f"the other classes together for {_pp(rest)}."
+        )
+    return lines
+
+
+def _question_1_unpaired(
+    name: str, m: Mapping[str, Any], b: Mapping[str, Any], base: str
+) -> list[str]:
     acc, ref = m["accuracy"], b["accuracy"]
     n = m.get("pose_subsets", {}).get("all", {}).get("n", 0)
     delta, se = acc["best"] - ref["best"], margin_se(acc["best"], ref["best"], n)
@@ -56,6 +101,31 @@ def _question_1(name: str, m: Mapping[str, Any], b: Mapping[str, Any], base: str
 
 
 def _question_2(name: str, m: Mapping[str, Any], b: Mapping[str, Any], base: str) -> list[str]:
+    vs = m.get("vs_baseline", {})
+    subsets = vs.get("pose_subsets")
+    if not subsets:
+        return _question_2_unpaired(name, m, b, base)
+    keys = list(subsets)
+    parts = ", ".join(
+        f"|yaw|{k}° {_pp(subsets[k]['mean_diff'])} [{_pp(subsets[k]['ci95_low'])}, "
+        f"{_pp(subsets[k]['ci95_high'])}] (n={subsets[k]['n']})"
+        for k in keys
+    )
+    top = subsets[keys[-1]]
+    grows = top["ci95_low"] > vs["mean_diff"]
+    shrinks = top["ci95_high"] < vs["mean_diff"]
+    trend = "grows" if grows else "shrinks" if shrinks else "does not clearly change"
+    return [
+        f"- **{name}** vs {base}, mean over seeds with 95 % CIs by identity: all "
+        f"{_pp(vs['mean_diff'])}, {parts}. At |yaw|{keys[-1]}° the margin's interval "
+        f"{'lies above' if grows else 'lies below' if shrinks else 'holds'} the overall "
+        f"difference: it {trend} with pose."
+    ]
+
+
+def _question_2_unpaired(
+    name: str, m: Mapping[str, Any], b: Mapping[str, Any], base: str
+) -> list[str]:
     subsets, ref = m.get("pose_subsets", {}), b.get("pose_subsets", {})
     keys = [k for k in subsets if k in ref and subsets[k]["acc"] is not None]
     if "all" not in keys or len(keys) < 2:
@@ -96,6 +166,30 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _premise(methods: Mapping[str, Any], encoder: Mapping[str, Any]) -> list[str]:
+    """The premise that f_id holds identity and no expression, as measured."""
+    probe = next((m["f_id_expression_probe"] for m in methods.values()
+                  if "f_id_expression_probe" in m), None)  # fmt: skip
+    if probe is None:
+        return []
+    line = (
+        f"**The premise: does frozen f_id hold expression?** A linear probe fitted on half "
+        f"the test identities reads the expression class from f_id on the other half at "
+        f"{100 * probe['acc']:.1f} % (majority class {100 * probe['chance_majority']:.1f} %, "
+        f"uniform {100 * probe['chance_uniform']:.1f} %)"
+    )
+    nv = probe.get("neutral_vs_rest")
+    if nv:
+        line += (
+            f"; neutral vs the rest at {100 * nv['acc']:.1f} % (majority "
+            f"{100 * nv['chance_majority']:.1f} %)"
+        )
+    acc = encoder.get("acc") if isinstance(encoder, Mapping) else None
+    if isinstance(acc, (int, float)):
+        line += f". E_id verifies faces at {100 * acc:.1f} % on held-out people"
+    return [line + ".", ""]
+
+
 def answer_lines(results: Mapping[str, Any], baseline: str | None) -> list[str]:
     """Markdown section answering the three questions (empty without a baseline).
 
@@ -112,6 +206,7 @@ def answer_lines(results: Mapping[str, Any], baseline: str | None) -> list[str]:
     q2 = [ln for n, m in others for ln in _question_2(n, m, b, baseline)]
     q3 = [ln for n, m in others for ln in _question_3(n, m)]
     lines = ["## The paper's questions", ""]
+    lines += _premise(methods, results.get("settings", {}).get("identity_encoder", {}))
     lines += ["**1. Does disentangling beat the fine-tuned baseline on unseen people?**", ""]
     lines += q1 + [""]
     if q2:

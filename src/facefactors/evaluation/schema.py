@@ -188,6 +188,16 @@ def _check_method(m: Any, where: str, classes: list[str]) -> None:
         fid = _need(m, "neutral_fidelity", where, dict)
         for key in FIDELITY_KEYS:
             _need(fid, key, f"{where}.neutral_fidelity", int if key == "n" else _OPT_NUM)
+    if "reconstruction" in m:
+        _need(_need(m, "reconstruction", where, dict), "psnr", f"{where}.reconstruction", _NUM)
+    if "f_id_expression_probe" in m:
+        _need(_need(m, "f_id_expression_probe", where, dict), "acc",
+              f"{where}.f_id_expression_probe", _NUM)  # fmt: skip
+    if "vs_baseline" in m:
+        vs = _need(m, "vs_baseline", where, dict)
+        for key in ("mean_diff", "ci95_low", "ci95_high"):
+            _need(vs, key, f"{where}.vs_baseline", _NUM)
+        _need(vs, "mcnemar_p", f"{where}.vs_baseline", list)
 
 
 def validate_results(results: Any) -> None:

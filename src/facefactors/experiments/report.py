@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from facefactors.config import to_dict
+from facefactors.constants import POSE_BIN_EDGES
 from facefactors.experiments.synth_eval import evaluate_method
 from facefactors.experiments.testset import SynthTestSet
 from facefactors.imaging import from_uint8
@@ -130,6 +131,17 @@ def evaluate_and_report(
         if ex["model"].dec is not None:
             write_grid(ex["model"], test, plot_dir / f"grid_{name}.png")
             plots[f"grid/{name}"] = f"plots/grid_{name}.png"
+    base = "baseline" if "baseline" in methods else None
+    if base is not None:
+        from facefactors.evaluation.paired import compare_to_baseline
+
+        for name, ex in extras.items():
+            if name != base and ex["classes"] == extras[base]["classes"]:
+                methods[name]["vs_baseline"] = compare_to_baseline(
+                    ex["correct"], extras[base]["correct"], ex["labels"],
+                    test.identity.numpy(), ex["classes"], yaw_deg=test.yaw.numpy(),
+                    thresholds=POSE_BIN_EDGES,
+                )  # fmt: skip
     subsets = {n: m["pose_subsets"] for n, m in methods.items() if "pose_subsets" in m}
     plot_pose_subsets(subsets, plot_dir / "pose_subsets.png", title="accuracy vs |yaw| subset")
     plots["pose_subsets"] = "plots/pose_subsets.png"

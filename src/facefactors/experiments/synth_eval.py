@@ -44,21 +44,28 @@ class Outputs:
     f_exp: np.ndarray  # (N, D)
     # decode(f_id + f_pose) vs the true neutral: {"psnr", "ssim", "id_cosine", "n"}.
     fidelity: dict | None = None
+    # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n"}.
+    reconstruction: dict | None = None
+    f_id: np.ndarray | None = None  # (N, D) frozen identity features, where E_id exists
 
 
 @torch.no_grad()
 def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
     """Run the model over the test set: predictions, f_exp and neutral-face fidelity."""
-    from facefactors.evaluation.image_metrics import neutral_fidelity
+    from facefactors.evaluation.image_metrics import neutral_fidelity, psnr, ssim
 
-    preds, feats, fakes, emb_fake, emb_true = [], [], [], [], []
+    preds, feats, fakes, emb_fake, emb_true, rec_psnr, rec_ssim, f_ids = ([] for _ in range(8))
     for s in range(0, len(test), batch):
         x = from_uint8(test.image[s : s + batch])
         f_exp = model.e_exp(x)
         preds.append(model.c_exp(f_exp).argmax(1))
         feats.append(f_exp)
         if model.dec is not None:
-            fake = model.generate(x)["ip"]  # G_dec(f_id + f_pose): the neutral face
+            f_ids.append(model.identity(x))
+            gen = model.generate(x)
+            fake = gen["ip"]  # G_dec(f_id + f_pose): the neutral face
+            rec_psnr.append(psnr(gen["ipe"], x))  # G_dec(f_id + f_pose + f_exp) vs x
+            rec_ssim.append(ssim(gen["ipe"], x))
             fakes.append(fake)
             emb_fake.append(model.identity(fake))
             emb_true.append(model.identity(from_uint8(test.neutral[s : s + batch])))
@@ -70,6 +77,34 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             torch.cat(emb_fake),
             torch.cat(emb_true),
             identities=test.identity,
+        )
+        out.f_id = torch.cat(f_ids).float().numpy()
+        out.reconstruction = {
+            "psnr": float(torch.cat(rec_psnr).mean()),
+            "ssim": float(torch.cat(rec_ssim).mean()),
+            "n": int(len(test)),
+        }
+    return out
+
+
+def f_id_expression_probe(
+    f_id: np.ndarray, labels: np.ndarray, identities: np.ndarray, neutral: int | None
+) -> dict:
+    """The paper's premise measured: how much expression a linear probe reads from f_id.
+
+    The probe is fitted on the faces of half the test identities and scored on the
+    other half (people it never saw), for the expression class and, when the classes
+    hold neutral, for neutral vs the rest.
+    """
+    from facefactors.evaluation.probes import linear_probe_accuracy
+
+    people = np.unique(identities)
+    fit = np.isin(identities, people[::2])
+    out = linear_probe_accuracy(f_id[fit], labels[fit], f_id[~fit], labels[~fit])
+    if neutral is not None:
+        is_neu = (labels == neutral).astype(np.int64)
+        out["neutral_vs_rest"] = linear_probe_accuracy(
+            f_id[fit], is_neu[fit], f_id[~fit], is_neu[~fit]
         )
     return out
 
@@ -127,10 +162,15 @@ def evaluate_method(
     }
     if o.fidelity is not None:
         entry["neutral_fidelity"] = o.fidelity
+        entry["reconstruction"] = o.reconstruction
+    if o.f_id is not None:
+        neu = classes.index("neutral") if "neutral" in classes else None
+        entry["f_id_expression_probe"] = f_id_expression_probe(o.f_id, true, ids, neu)
     plot_dir.mkdir(parents=True, exist_ok=True)
     rel = plot_dir.name
     cm = np.asarray(entry["confusion"])
     plot_confusion_matrix(cm, classes, plot_dir / f"confusion_{name}.png", title=name)
     plots = {f"confusion/{name}": f"{rel}/confusion_{name}.png"}
-    extras = {"f_exp": o.f_exp, "labels": true, "model": models[rs], "classes": classes}
+    extras = {"f_exp": o.f_exp, "labels": true, "model": models[rs], "classes": classes,
+              "correct": np.stack([outputs[s].pred == true for s in seeds])}  # fmt: skip
     return entry, plots, extras

@@ -35,26 +35,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from facefactors.evaluation.paired import cluster_bootstrap_ci
 from facefactors.experiments.tensorial_eval import TensorialTestSet
 from facefactors.tensorial.model import TensorialModel
 from facefactors.tensorial.ops import project_to_so3
 
 Judge = Callable[[torch.Tensor], torch.Tensor]
 PoseJudge = Callable[[torch.Tensor], np.ndarray]  # images → (B, 3, 3) rotations
-
-
-def cluster_bootstrap_ci(
-    diffs: np.ndarray, clusters: np.ndarray, reps: int = 2000, seed: int = 0
-) -> tuple[float, float]:
-    """95 % percentile interval of the mean of ``diffs``, resampling whole clusters."""
-    rng = np.random.default_rng(seed)
-    ids = np.unique(clusters)
-    sums = np.array([diffs[clusters == c].sum() for c in ids])
-    counts = np.array([(clusters == c).sum() for c in ids])
-    pick = rng.integers(0, len(ids), size=(reps, len(ids)))
-    means = sums[pick].sum(1) / counts[pick].sum(1)
-    lo, hi = np.percentile(means, [2.5, 97.5])
-    return float(lo), float(hi)
 
 
 def transfer_pairs(test: TensorialTestSet, kind: str, count: int, seed: int = 0) -> np.ndarray:

@@ -35,11 +35,16 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-def _stage(in_ch: int, out_ch: int, kernel: int, stride: int, padding: int) -> nn.Sequential:
-    """Transpose conv → InstanceNorm → ReLU → residual block."""
+START_NORMS = ("instance", "none")
+
+
+def _stage(
+    in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, norm: str = "instance"
+) -> nn.Sequential:
+    """Transpose conv → InstanceNorm (or none) → ReLU → residual block."""
     return nn.Sequential(
-        nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=False),
-        nn.InstanceNorm2d(out_ch, affine=True),
+        nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=norm == "none"),
+        nn.InstanceNorm2d(out_ch, affine=True) if norm == "instance" else nn.Identity(),
         nn.ReLU(inplace=True),
         ResBlock(out_ch),
     )
@@ -59,13 +64,15 @@ class Decoder(nn.Module):
         base: channels of the full-resolution stage (32 gives 512, 256, 128, 64, 32).
     """
 
-    def __init__(self, in_dim: int, size: int, base: int = 32) -> None:
+    def __init__(self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance") -> None:
         super().__init__()
         if size % 16:
             raise ValueError(f"decoder size must be a multiple of 16, got {size}")
+        if start_norm not in START_NORMS:
+            raise ValueError(f"start_norm must be one of {START_NORMS}, got {start_norm!r}")
         chans = stage_channels(base)
         start = size // 16
-        stages = [_stage(in_dim, chans[0], start, 1, 0)]  # 1×1 → s×s
+        stages = [_stage(in_dim, chans[0], start, 1, 0, start_norm)]  # 1×1 → s×s
         # ConvTranspose k4 s2 p1 doubles the size exactly.
         stages += [_stage(chans[i], chans[i + 1], 4, 2, 1) for i in range(4)]
         self.stages = nn.Sequential(*stages)

@@ -29,6 +29,11 @@ def _build_resnet18(width: int, input_size: int, embedding_dim: int, dropout: fl
     return resnet18(width=width)
 
 
+def _build_resnet18_fc(width: int, input_size: int, embedding_dim: int, dropout: float) -> nn.Module:
+    # torchvision keys plus a face-recognition head (BN–FC–BN): signed embeddings.
+    return resnet18(width, "bn_fc_bn", input_size, embedding_dim)
+
+
 def _iresnet_builder(name: str) -> Callable[[int, int, int, float], nn.Module]:
     def build(width: int, input_size: int, embedding_dim: int, dropout: float) -> nn.Module:
         return iresnet(name, width, input_size, embedding_dim, dropout)
@@ -38,6 +43,7 @@ def _iresnet_builder(name: str) -> Callable[[int, int, int, float], nn.Module]:
 
 BACKBONES: dict[str, Callable[[int, int, int, float], nn.Module]] = {
     "resnet18": _build_resnet18,
+    "resnet18_fc": _build_resnet18_fc,
     "iresnet18": _iresnet_builder("iresnet18"),
     "iresnet34": _iresnet_builder("iresnet34"),
     "iresnet50": _iresnet_builder("iresnet50"),
@@ -62,7 +68,9 @@ def create_backbone(
     """Build a backbone by name and optionally load weights into it.
 
     Args:
-        name: ``resnet18``, ``iresnet18``, ``iresnet34`` or ``iresnet50``.
+        name: ``resnet18`` (pooled, non-negative embedding), ``resnet18_fc`` (the same
+            trunk with a BN–FC–BN face-recognition head: signed), ``iresnet18``,
+            ``iresnet34`` or ``iresnet50``.
         width: channels of the first stage (64 = the standard networks).
         input_size: square input size (112 or 64; sizes the IResNet ``fc``).
         embedding_dim: embedding size; None means ``8 * width`` (512 at width 64).

@@ -52,12 +52,28 @@ class ResNet(nn.Module):
         width: channels of the first stage (64 in torchvision); stages use
             ``width, 2·width, 4·width, 8·width``. Small widths make tiny test models.
 
+        embedding: ``"pool"`` (torchvision: the global average of the last stage,
+            non-negative because it averages ReLU outputs) or ``"bn_fc_bn"`` (the
+            face-recognition head: BatchNorm2d on the last map, flatten, a linear
+            layer, BatchNorm1d; signed features that keep where things are).
+        input_size: square input size, which sizes the ``bn_fc_bn`` linear layer.
+        embedding_dim: ``bn_fc_bn`` embedding size (None: ``8 * width``).
+
     Attributes:
-        num_features: embedding size, ``8 * width``.
+        num_features: embedding size, ``8 * width`` for ``pool``.
     """
 
-    def __init__(self, layers: list[int], width: int = 64) -> None:
+    def __init__(
+        self,
+        layers: list[int],
+        width: int = 64,
+        embedding: str = "pool",
+        input_size: int = 112,
+        embedding_dim: int | None = None,
+    ) -> None:
         super().__init__()
+        if embedding not in EMBEDDINGS:
+            raise ValueError(f"embedding must be one of {EMBEDDINGS}, got {embedding!r}")
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=True)
@@ -70,7 +86,14 @@ class ResNet(nn.Module):
             self.add_module(f"layer{i + 1}", nn.Sequential(*blocks))
             in_ch = ch
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.embedding = embedding
         self.num_features = chans[-1]
+        if embedding == "bn_fc_bn":
+            side = final_map_size(input_size)
+            self.num_features = embedding_dim or chans[-1]
+            self.embed_bn2d = nn.BatchNorm2d(chans[-1])
+            self.embed_fc = nn.Linear(chans[-1] * side * side, self.num_features)
+            self.embed_bn = nn.BatchNorm1d(self.num_features)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -102,10 +125,26 @@ class ResNet(nn.Module):
         return self.layer4(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Embedding: globally average-pooled features, (B, 3, H, W) → (B, num_features)."""
-        return torch.flatten(self.avgpool(self.forward_features(x)), 1)
+        """Embedding (B, 3, H, W) → (B, num_features): pooled, or BN–FC–BN of the map."""
+        h = self.forward_features(x)
+        if self.embedding == "pool":
+            return torch.flatten(self.avgpool(h), 1)
+        return self.embed_bn(self.embed_fc(torch.flatten(self.embed_bn2d(h), 1)))  # (B, C·s·s) → (B, D)
 
 
-def resnet18(width: int = 64) -> ResNet:
+EMBEDDINGS = ("pool", "bn_fc_bn")
+
+
+def final_map_size(input_size: int) -> int:
+    """Side of the last stage's map: five stride-2 steps, each rounding up (112 → 4, 64 → 2)."""
+    side = input_size
+    for _ in range(5):
+        side = -(-side // 2)
+    return side
+
+
+def resnet18(
+    width: int = 64, embedding: str = "pool", input_size: int = 112, embedding_dim: int | None = None
+) -> ResNet:
     """ResNet-18 embedding network with torchvision keys (512-d at width 64)."""
-    return ResNet([2, 2, 2, 2], width=width)
+    return ResNet([2, 2, 2, 2], width, embedding, input_size, embedding_dim)

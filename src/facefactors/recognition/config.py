@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -42,6 +42,12 @@ class PretrainConfig:
         synth_identities: synthetic training identities.
         synth_per_identity: synthetic images per training identity.
         synth_seed: seed of the synthetic renderer.
+        synth_first_identity: first synthetic training identity; training uses
+            identities ``first .. first + synth_identities - 1`` of the train split, so a
+            network for IPD-FER can leave out the identities IPD-FER trains and
+            validates on (its quick presets use train identities 0..119).
+        synth_intensity: expression intensity range of the synthetic faces (training
+            and verification); match the data the identity encoder will serve.
         verify_identities: held-out identities for verification (the synthetic
             test split, or identities taken out of the folder before training).
         verify_per_identity: images per held-out synthetic identity.
@@ -76,6 +82,8 @@ class PretrainConfig:
     synth_identities: int = 500
     synth_per_identity: int = 20
     synth_seed: int = 0
+    synth_first_identity: int = 0
+    synth_intensity: list[float] = field(default_factory=lambda: [0.5, 1.0])
     verify_identities: int = 100
     verify_per_identity: int = 6
     verify_pairs: int = 3000
@@ -102,6 +110,15 @@ def validate_config(cfg: PretrainConfig) -> None:
     ):
         if getattr(cfg, key) < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1, got {getattr(cfg, key)}.")
+    if cfg.synth_first_identity < 0:
+        raise ConfigError(
+            f"Config key 'synth_first_identity' must be >= 0, got {cfg.synth_first_identity}."
+        )
+    lo_hi = list(cfg.synth_intensity)
+    if len(lo_hi) != 2 or not 0 <= lo_hi[0] <= lo_hi[1]:
+        raise ConfigError(
+            f"Config key 'synth_intensity' must be [low, high] with 0 <= low <= high, got {lo_hi}."
+        )
     if cfg.max_steps is not None and cfg.max_steps < 1:
         raise ConfigError(f"Config key 'max_steps' must be at least 1, got {cfg.max_steps}.")
     if cfg.threads is not None and cfg.threads < 1:

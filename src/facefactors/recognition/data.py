@@ -176,14 +176,24 @@ def _stack(items: list[dict]) -> dict[str, torch.Tensor]:
 
 
 def synth_identities(
-    split: str, identities: int, per_identity: int, size: int, seed: int, num_workers: int = 0
+    split: str,
+    identities: int,
+    per_identity: int,
+    size: int,
+    seed: int,
+    num_workers: int = 0,
+    *,
+    first_identity: int = 0,
+    intensity: tuple[float, float] = (0.5, 1.0),
 ) -> CachedIdentities:
     """Render ``identities × per_identity`` synthetic faces of one split into memory.
 
     Train and test splits of :class:`facefactors.synth.SynthFaces` hold disjoint
-    identities, so the test split is the held-out set for verification.
+    identities, so the test split is the held-out set for verification. Labels are
+    0..identities-1 whatever ``first_identity`` is.
     """
     from facefactors.synth import SynthFaces
+    from facefactors.synth.sampling import SynthConfig
 
     # maps=False: only the image and the identity are needed here.
     ds = SynthFaces(
@@ -193,5 +203,7 @@ def synth_identities(
         size=size,
         seed=seed,
         maps=False,
+        first_identity=first_identity,
+        config=SynthConfig(expression_intensity=tuple(intensity)),
     )
     return render_dataset(ds, num_workers=num_workers, desc=f"render synth {split}")

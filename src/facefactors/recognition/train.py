@@ -82,6 +82,8 @@ def build_data(cfg: PretrainConfig) -> tuple[IdentityFolder | CachedIdentities, 
             cfg.input_size,
             cfg.synth_seed,
             cfg.num_workers,
+            first_identity=cfg.synth_first_identity,
+            intensity=tuple(cfg.synth_intensity),
         )
         held = synth_identities(
             "test",
@@ -90,6 +92,7 @@ def build_data(cfg: PretrainConfig) -> tuple[IdentityFolder | CachedIdentities, 
             cfg.input_size,
             cfg.synth_seed,
             cfg.num_workers,
+            intensity=tuple(cfg.synth_intensity),
         )
         return train, held
     tree = list_identities(cfg.data)

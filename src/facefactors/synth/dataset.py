@@ -66,6 +66,9 @@ class SynthFaces(Dataset):
         seed: global seed.
         config: sampling knobs (:class:`~facefactors.synth.sampling.SynthConfig`).
         maps: include the mask/normals/albedo/shading/background maps.
+        first_identity: index of the split's first identity drawn (0: identities
+            0..N-1; 120: identities 120..119+N, disjoint from a 120-identity set).
+            Sample i is then sample ``first_identity * per_identity + i`` of the split.
 
     ``ds[i]`` is a dict of tensors and numbers; see :meth:`batch` for shapes.
     """
@@ -79,6 +82,7 @@ class SynthFaces(Dataset):
         seed: int = 0,
         config: SM.SynthConfig | None = None,
         maps: bool = True,
+        first_identity: int = 0,
     ) -> None:
         if split not in SM.SPLITS:
             raise ConfigError(f"Unknown split '{split}'; choose one of {', '.join(SM.SPLITS)}.")
@@ -89,6 +93,9 @@ class SynthFaces(Dataset):
         self.seed = int(seed)
         self.config = config or SM.SynthConfig()
         self.maps = maps
+        if first_identity < 0:
+            raise ConfigError(f"first_identity must be >= 0, got {first_identity}.")
+        self.first_identity = int(first_identity)
         self._class_ids = [CANONICAL_CLASSES.index(c) for c in self.config.classes]
 
     def __len__(self) -> int:
@@ -97,7 +104,7 @@ class SynthFaces(Dataset):
     def identity_of(self, index: int) -> int:
         """Global identity index of sample ``index``."""
         offset = SM.TEST_IDENTITY_OFFSET if self.split == "test" else 0
-        return offset + index // self.per_identity
+        return offset + self.first_identity + index // self.per_identity
 
     def _check_index(self, index: int) -> int:
         n = len(self)
@@ -118,7 +125,7 @@ class SynthFaces(Dataset):
             gid = self.identity_of(i)
             offset = int(SM.sample_rng(self.seed, _CLASS_STREAM, gid).integers(k))
             cls = self._class_ids[(i % self.per_identity + offset) % k]
-            rng = SM.sample_rng(self.seed, split_code, i)
+            rng = SM.sample_rng(self.seed, split_code, self.first_identity * self.per_identity + i)
             exp, _ = SM.sample_expression(rng, CANONICAL_CLASSES[cls], self.config)
             yaw, pitch, roll = SM.sample_pose(rng, self.config)
             rows.append(

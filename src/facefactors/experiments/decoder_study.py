@@ -1,0 +1,127 @@
+"""Why IPD-FER's decoder does not draw the face: decoder variants on validation identities.
+
+A reconstruction-only version of the IPD-FER generator isolates the decoder: a frozen
+identity encoder E_id, trainable E_pose and E_exp started from its weights (§4.2),
+x̂_{i-p-e} = G(f_id + f_pose + f_exp) trained with Eq. 1's L_recon (the neutral
+term included), nothing else. Each decoder variant trains for the same steps on the
+demo's training identities and is measured on the 12 validation identities, never
+the test split:
+
+- ``psnr_ipe``: x̂_{i-p-e} against the input x;
+- ``psnr_ip``: x̂_{i-p} = G(f_id + f_pose) against the true neutral face in the same
+  pose (which no loss here shows the decoder except through neutral inputs);
+- ``s_per_step``: the wall time of one training step of this proxy.
+
+``python -m facefactors.experiments.decoder_study --backbone runs/demo/pretrain/backbone.pt``
+prints one JSON line per variant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+import torch
+
+from facefactors.constants import NEUTRAL
+from facefactors.ipd.decoder import Decoder
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One decoder setting: final-stage channels, first-stage normalisation."""
+
+    base: int
+    start_norm: str
+
+
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB) of images in [-1, 1] (mapped to [0, 1]): (B,)."""
+    mse = ((pred.clamp(-1, 1) - target) / 2).pow(2).flatten(1).mean(1)
+    return -10.0 * torch.log10(mse.clamp_min(1e-10))
+
+
+def _data(size: int, identities: int, per_identity: int, val_identities: int, seed: int):
+    from facefactors.synth.dataset import SynthFaces
+    from facefactors.synth.sampling import SynthConfig
+
+    ds = SynthFaces("train", identities=identities, per_identity=per_identity, size=size,
+                    seed=seed, config=SynthConfig(expression_intensity=(1.0, 1.6)), maps=False)  # fmt: skip
+    parts: dict[str, list[torch.Tensor]] = {"image": [], "neutral": [], "expression": []}
+    for s in range(0, len(ds), 256):
+        b = ds.batch(range(s, min(s + 256, len(ds))))
+        for k in parts:
+            parts[k].append(b[k])
+    d = {k: torch.cat(v) for k, v in parts.items()}
+    first_val = (identities - val_identities) * per_identity
+    train = {k: v[:first_val] for k, v in d.items()}
+    val = {k: v[first_val:] for k, v in d.items()}
+    return train, val
+
+
+def run_variant(
+    v: Variant, backbone: str, train: dict, val: dict, *, steps: int, width: int, seed: int = 0
+) -> dict:
+    """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
+    from facefactors.constants import CANONICAL_CLASSES
+    from facefactors.ipd.losses import recon_loss
+    from facefactors.nets import create_backbone
+
+    torch.manual_seed(seed)
+    size = train["image"].shape[-1]
+
+    def enc() -> torch.nn.Module:
+        return create_backbone("resnet18", width=width, input_size=size, checkpoint=backbone)
+
+    e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
+    dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm)
+    params = [*e_pose.parameters(), *e_exp.parameters(), *dec.parameters()]
+    opt = torch.optim.Adam(params, lr=3e-4, betas=(0.5, 0.999))
+    neutral = CANONICAL_CLASSES.index(NEUTRAL)
+    gen = torch.Generator().manual_seed(seed)
+    tick = time.perf_counter()
+    for _ in range(steps):
+        idx = torch.randint(0, len(train["image"]), (32,), generator=gen)
+        x = train["image"][idx]
+        f_ip = e_id(x) + e_pose(x)
+        out = dec(torch.cat([f_ip, f_ip + e_exp(x)]))
+        loss = recon_loss(out[32:], out[:32], x, train["expression"][idx] == neutral)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    per_step = (time.perf_counter() - tick) / steps
+    e_pose.eval(), e_exp.eval(), dec.eval()
+    ipe, ip = [], []
+    with torch.no_grad():
+        for s in range(0, len(val["image"]), 64):
+            x = val["image"][s : s + 64]
+            f_ip = e_id(x) + e_pose(x)
+            ipe.append(psnr(dec(f_ip + e_exp(x)), x))
+            ip.append(psnr(dec(f_ip), val["neutral"][s : s + 64]))
+    return {"base": v.base, "start_norm": v.start_norm, "steps": steps,
+            "psnr_ipe": float(torch.cat(ipe).mean()), "psnr_ip": float(torch.cat(ip).mean()),
+            "s_per_step": round(per_step, 3),
+            "decoder_params": sum(p.numel() for p in dec.parameters())}  # fmt: skip
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--backbone", required=True, help="pretrain-id backbone.pt (E_id)")
+    p.add_argument("--width", type=int, default=32)
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
+                   help="BASE:START_NORM pairs")  # fmt: skip
+    a = p.parse_args(argv)
+    torch.set_num_threads(2)
+    train, val = _data(64, 120, 16, 12, 0)
+    for spec in a.variants:
+        base, norm = spec.split(":")
+        res = run_variant(Variant(int(base), norm), a.backbone, train, val, steps=a.steps,
+                          width=a.width)  # fmt: skip
+        print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()
