@@ -54,15 +54,23 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert ("vs_baseline" in m) == (name != "baseline")
         if name != "baseline":  # paired on the same faces, one McNemar test per seed pair
             vs = m["vs_baseline"]
-            assert len(vs["mcnemar_p"]) == 2 and vs["ci95_low"] <= vs["mean_diff"] <= vs["ci95_high"]
+            assert (
+                len(vs["mcnemar_p"]) == 2 and vs["ci95_low"] <= vs["mean_diff"] <= vs["ci95_high"]
+            )
             acc, ref = m["accuracy"]["mean"], results["methods"]["baseline"]["accuracy"]["mean"]
             assert vs["mean_diff"] == pytest.approx(acc - ref)
     # The quick presets train ID-FER and IPD-FER with the joint schedule, and say so.
     schedules = {n: m["training"]["schedule"] for n, m in results["methods"].items()}
     assert schedules == {"baseline": "single phase", "id": "joint", "ipd": "joint"}
     report = (out / "report.md").read_text()
-    for section in ("Overall accuracy", "Accuracy by head pose", "Leakage", "Generator fidelity",
-                    "Paired differences from the baseline", "The premise: does frozen f_id"):
+    for section in (
+        "Overall accuracy",
+        "Accuracy by head pose",
+        "Leakage",
+        "Generator fidelity",
+        "Paired differences from the baseline",
+        "The premise: does frozen f_id",
+    ):
         assert section in report
     # The tensorial model and Z_0 were trained and measured, in report and file.
     t = results["tensorial"]

@@ -122,3 +122,33 @@ def test_all_encoders_and_d_start_from_the_identity_checkpoint(tmp_path) -> None
     for net in (model.e_id, model.e_pose, model.e_exp, model.d.backbone):
         for k, v in net.state_dict().items():
             assert torch.equal(v, expected[k]), k
+
+
+def test_first_stage_instance_norm_discards_the_scale_of_the_feature() -> None:
+    """Why the old decoder could not follow f_exp's size: IN after the 1×1 → s×s start."""
+    from facefactors.ipd.decoder import Decoder
+
+    torch.manual_seed(0)
+    f = 10 * torch.randn(4, 32)  # large enough that IN's eps is negligible
+    old = Decoder(32, 32, base=4, start_norm="instance").eval()
+    new = Decoder(32, 32, base=4, start_norm="none").eval()
+    with torch.no_grad():
+        blind = (old(f) - old(3.0 * f)).abs().max()  # only IN's eps separates them
+        sees = (new(f) - new(3.0 * f)).abs().max()
+        shape = new(f).shape
+    assert blind < 0.01 and sees > 10 * blind and shape == (4, 3, 32, 32)
+    with pytest.raises(ValueError, match="start_norm"):
+        Decoder(32, 32, start_norm="batch")
+
+
+def test_a_null_id_checkpoint_warns_loudly(capsys) -> None:
+    from facefactors.config import load_config
+    from facefactors.ipd.config import IPDConfig
+    from facefactors.ipd.train import warn_random_identity_encoder
+
+    cfg = load_config(IPDConfig, "ipd_synth_quick", [])
+    with pytest.warns(UserWarning, match="id_checkpoint is null"):
+        assert warn_random_identity_encoder(cfg)
+    assert "pretrain-id" in capsys.readouterr().err
+    cfg.model.id_checkpoint = "runs/pretrain/backbone.pt"
+    assert not warn_random_identity_encoder(cfg)

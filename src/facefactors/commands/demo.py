@@ -18,10 +18,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--methods",
         nargs="+",
-        choices=["baseline", "id", "ipd"],
         default=None,
-        help="variants to train (default: all three)",
+        help="methods to train: baseline, id, ipd and --variant labels (default: the three)",
     )
+    p.add_argument(
+        "--preset", default="synth_quick",
+        help="IPD-FER presets <method>_<PRESET>: synth_quick (default) or synth_full "
+        "(the paper's 30 epochs, lr x0.1 every 10)",
+    )  # fmt: skip
+    p.add_argument(
+        "--variant", action="append", default=[], metavar="LABEL=METHOD[,KEY=VALUE...]",
+        help="an extra method: a base method with overrides, e.g. "
+        "ipd-alt=ipd,train.schedule=alternating or ipd-no-cos=ipd,loss.use_cos=false "
+        "(repeatable; list LABEL in --methods)",
+    )  # fmt: skip
     add_overrides_option(p, "train.epochs=4 (every <method>_synth_quick preset)")
     add_overrides_option(
         p, "epochs=4 (pretrain_synth_quick)", flag="--pretrain-set", dest="pretrain_overrides"
@@ -54,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.pose_judge_steps < 1:
         raise ConfigError(f"--pose-judge-steps must be positive, got {args.pose_judge_steps}.")
+    cfg.preset = args.preset
+    for spec in args.variant:
+        label, eq, rest = spec.partition("=")
+        parts = [x.strip() for x in rest.split(",") if x.strip()]
+        if not eq or not label.strip() or not parts:
+            raise ConfigError(f"--variant '{spec}' must be LABEL=METHOD[,KEY=VALUE...].")
+        cfg.variants[label.strip()] = parts
     if args.seeds:
         cfg.seeds = list(args.seeds)
     if args.methods:

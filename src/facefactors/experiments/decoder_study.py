@@ -62,7 +62,16 @@ def _data(size: int, identities: int, per_identity: int, val_identities: int, se
 
 
 def run_variant(
-    v: Variant, backbone: str, train: dict, val: dict, *, steps: int, width: int, seed: int = 0
+    v: Variant,
+    backbone: str,
+    train: dict,
+    val: dict,
+    *,
+    steps: int,
+    width: int,
+    seed: int = 0,
+    lr: float = 3e-4,
+    eval_every: int | None = None,
 ) -> dict:
     """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
     from facefactors.constants import CANONICAL_CLASSES
@@ -78,11 +87,13 @@ def run_variant(
     e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
     dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm)
     params = [*e_pose.parameters(), *e_exp.parameters(), *dec.parameters()]
-    opt = torch.optim.Adam(params, lr=3e-4, betas=(0.5, 0.999))
+    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
     neutral = CANONICAL_CLASSES.index(NEUTRAL)
     gen = torch.Generator().manual_seed(seed)
+    nets = (e_id, e_pose, e_exp, dec)
+    curve = []
     tick = time.perf_counter()
-    for _ in range(steps):
+    for step in range(steps):
         idx = torch.randint(0, len(train["image"]), (32,), generator=gen)
         x = train["image"][idx]
         f_ip = e_id(x) + e_pose(x)
@@ -91,19 +102,31 @@ def run_variant(
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            curve.append([step + 1, *_measure(nets, val)])
     per_step = (time.perf_counter() - tick) / steps
-    e_pose.eval(), e_exp.eval(), dec.eval()
-    ipe, ip = [], []
-    with torch.no_grad():
-        for s in range(0, len(val["image"]), 64):
-            x = val["image"][s : s + 64]
-            f_ip = e_id(x) + e_pose(x)
-            ipe.append(psnr(dec(f_ip + e_exp(x)), x))
-            ip.append(psnr(dec(f_ip), val["neutral"][s : s + 64]))
-    return {"base": v.base, "start_norm": v.start_norm, "steps": steps,
-            "psnr_ipe": float(torch.cat(ipe).mean()), "psnr_ip": float(torch.cat(ip).mean()),
+    ipe, ip = _measure(nets, val)
+    return {"base": v.base, "start_norm": v.start_norm, "steps": steps, "lr": lr,
+            "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
             "decoder_params": sum(p.numel() for p in dec.parameters())}  # fmt: skip
+
+
+@torch.no_grad()
+def _measure(nets: tuple, val: dict) -> tuple[float, float]:
+    """(PSNR of x̂_{i-p-e} vs x, PSNR of x̂_{i-p} vs the true neutral) on ``val``."""
+    e_id, e_pose, e_exp, dec = nets
+    for n in nets[1:]:
+        n.eval()
+    ipe, ip = [], []
+    for s in range(0, len(val["image"]), 64):
+        x = val["image"][s : s + 64]
+        f_ip = e_id(x) + e_pose(x)
+        ipe.append(psnr(dec(f_ip + e_exp(x)), x))
+        ip.append(psnr(dec(f_ip), val["neutral"][s : s + 64]))
+    for n in nets[1:]:
+        n.train()
+    return float(torch.cat(ipe).mean()), float(torch.cat(ip).mean())
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -111,6 +134,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backbone", required=True, help="pretrain-id backbone.pt (E_id)")
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
                    help="BASE:START_NORM pairs")  # fmt: skip
     a = p.parse_args(argv)
@@ -119,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec in a.variants:
         base, norm = spec.split(":")
         res = run_variant(Variant(int(base), norm), a.backbone, train, val, steps=a.steps,
-                          width=a.width)  # fmt: skip
+                          width=a.width, lr=a.lr, eval_every=a.eval_every)  # fmt: skip
         print(json.dumps(res), flush=True)
 
 

@@ -34,6 +34,11 @@ class DemoConfig:
         tensorial: also train the tensorial model and Z_0 and report them.
         tensorial_overrides: overrides of ``tensorial_synth_quick`` and ``z0_synth_quick``.
         pose_judge_steps: training steps of the landmark head-pose judge of the edits.
+        preset: the IPD-FER presets are ``<method>_<preset>`` (``synth_quick``, or
+            ``synth_full`` for the paper's 30-epoch schedule).
+        variants: extra methods, label → [base method, override, ...], e.g.
+            ``{"ipd-no-cos": ["ipd", "loss.use_cos=false"]}`` (the Table 9 ablation);
+            a label is then one of ``methods``.
     """
 
     seeds: list[int] = field(default_factory=lambda: [0])
@@ -45,6 +50,8 @@ class DemoConfig:
     tensorial: bool = True
     tensorial_overrides: list[str] = field(default_factory=list)
     pose_judge_steps: int = 1500
+    preset: str = "synth_quick"
+    variants: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _log(msg: str) -> None:
@@ -68,16 +75,28 @@ def pretrain_step(out: Path, overrides: list[str]) -> Path:
     return result.backbone_path
 
 
-def method_config(method: str, seed: int, backbone: Path, cache: Path, overrides: list[str]):
-    """The quick preset of ``method`` with the demo's identity encoder, seed and cache."""
+def method_config(
+    method: str, seed: int, backbone: Path, cache: Path, overrides: list[str],
+    dcfg: DemoConfig | None = None,
+):  # fmt: skip
+    """The preset of ``method`` (or of a variant's base) with the demo's E_id, seed and cache."""
+    from facefactors.errors import ConfigError
     from facefactors.ipd.config import IPDConfig
 
+    dcfg = dcfg or DemoConfig()
+    base, own = method, []
+    if method in dcfg.variants:
+        base, *own = dcfg.variants[method]
+    if base not in METHODS:
+        raise ConfigError(
+            f"Demo method '{method}' is not one of {', '.join(METHODS)} nor a --variant label."
+        )
     fixed = [
         f"model.id_checkpoint={backbone}",
         f"train.seed={seed}",
         f"data.synth_cache={cache}",
     ]
-    return load_config(IPDConfig, f"{method}_synth_quick", fixed + list(overrides))
+    return load_config(IPDConfig, f"{base}_{dcfg.preset}", fixed + list(overrides) + own)
 
 
 def train_step(out: Path, dcfg: DemoConfig, backbone: Path) -> dict[str, dict[int, Path]]:
@@ -92,7 +111,9 @@ def train_step(out: Path, dcfg: DemoConfig, backbone: Path) -> dict[str, dict[in
             if (run / "model.pt").is_file() and ckpt.is_file():
                 _log(f"{method} seed {seed}: reusing {run}")
             else:
-                cfg = method_config(method, seed, backbone, out / "cache", dcfg.train_overrides)
+                cfg = method_config(
+                    method, seed, backbone, out / "cache", dcfg.train_overrides, dcfg
+                )
                 tick = time.perf_counter()
                 train(cfg, run, resume=ckpt.is_file())
                 _log(f"{method} seed {seed}: trained in {time.perf_counter() - tick:.0f} s")
@@ -117,6 +138,9 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
         if p.is_file()
     )
 
+    for method in dcfg.methods:  # every preset and override is checked before any training
+        method_config(method, dcfg.seeds[0], out / "pretrain" / "backbone.pt", out / "cache",
+                      dcfg.train_overrides, dcfg)  # fmt: skip
     backbone = pretrain_step(out, dcfg.pretrain_overrides)
     timings["pretrain_s"] = time.perf_counter() - t0
 
@@ -127,7 +151,7 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
     tick = time.perf_counter()
     # The report's settings table shows the main method's config (IPD-FER when trained).
     main = "ipd" if "ipd" in dcfg.methods else dcfg.methods[0]
-    ref = method_config(main, dcfg.seeds[0], backbone, out / "cache", dcfg.train_overrides)
+    ref = method_config(main, dcfg.seeds[0], backbone, out / "cache", dcfg.train_overrides, dcfg)
     classes = list(ref.model.classes) if ref.model.classes else None
     from facefactors.ipd.config import SEVEN_CLASSES
     from facefactors.synth import MODEL_VERSION

@@ -64,7 +64,9 @@ class Decoder(nn.Module):
         base: channels of the full-resolution stage (32 gives 512, 256, 128, 64, 32).
     """
 
-    def __init__(self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance") -> None:
+    def __init__(
+        self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance"
+    ) -> None:
         super().__init__()
         if size % 16:
             raise ValueError(f"decoder size must be a multiple of 16, got {size}")

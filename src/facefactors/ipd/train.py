@@ -258,6 +258,26 @@ def _setup(
     return run, position
 
 
+RANDOM_E_ID_WARNING = (
+    "WARNING: model.id_checkpoint is null, so the encoders start from random weights and "
+    "E_id (where the variant has one) stays a frozen random network, which carries no "
+    "identity. That is almost never what you want: run `facefactors pretrain-id` and pass "
+    "--set model.id_checkpoint=PATH/backbone.pt."
+)
+
+
+def warn_random_identity_encoder(cfg: IPDConfig) -> bool:
+    """Warn loudly (stderr and the warnings module) when no face-recognition weights are set."""
+    import sys
+    import warnings
+
+    if cfg.model.id_checkpoint or cfg.model.init_checkpoint:
+        return False
+    print(RANDOM_E_ID_WARNING, file=sys.stderr, flush=True)
+    warnings.warn(RANDOM_E_ID_WARNING, UserWarning, stacklevel=3)
+    return True
+
+
 def train(
     cfg: IPDConfig, out: str | Path, *, resume: bool = False, data: DataBundle | None = None
 ) -> TrainResult:
@@ -277,6 +297,7 @@ def train(
     """
     cfg = validate_config(cfg)
     out = Path(out)
+    warn_random_identity_encoder(cfg)
     info = ddp.init_distributed(cfg.train.device)
     bar = None
     try:

@@ -29,7 +29,9 @@ def _build_resnet18(width: int, input_size: int, embedding_dim: int, dropout: fl
     return resnet18(width=width)
 
 
-def _build_resnet18_fc(width: int, input_size: int, embedding_dim: int, dropout: float) -> nn.Module:
+def _build_resnet18_fc(
+    width: int, input_size: int, embedding_dim: int, dropout: float
+) -> nn.Module:
     # torchvision keys plus a face-recognition head (BN–FC–BN): signed embeddings.
     return resnet18(width, "bn_fc_bn", input_size, embedding_dim)
 

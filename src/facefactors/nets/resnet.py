@@ -129,7 +129,9 @@ class ResNet(nn.Module):
         h = self.forward_features(x)
         if self.embedding == "pool":
             return torch.flatten(self.avgpool(h), 1)
-        return self.embed_bn(self.embed_fc(torch.flatten(self.embed_bn2d(h), 1)))  # (B, C·s·s) → (B, D)
+        return self.embed_bn(
+            self.embed_fc(torch.flatten(self.embed_bn2d(h), 1))
+        )  # (B, C·s·s) → (B, D)
 
 
 EMBEDDINGS = ("pool", "bn_fc_bn")
@@ -144,7 +146,10 @@ def final_map_size(input_size: int) -> int:
 
 
 def resnet18(
-    width: int = 64, embedding: str = "pool", input_size: int = 112, embedding_dim: int | None = None
+    width: int = 64,
+    embedding: str = "pool",
+    input_size: int = 112,
+    embedding_dim: int | None = None,
 ) -> ResNet:
     """ResNet-18 embedding network with torchvision keys (512-d at width 64)."""
     return ResNet([2, 2, 2, 2], width, embedding, input_size, embedding_dim)
