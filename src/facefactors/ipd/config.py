@@ -43,6 +43,11 @@ class ModelConfig:
         decoder_channels: channels of the decoder's last (full-resolution) stage;
             each coarser stage doubles them, capped at 512 (16 gives 256, 128, 64,
             32, 16; the decoder dominates the step cost, ~4× per doubling).
+        decoder_start_norm: normalisation after the first 1×1 → s×s transpose conv:
+            ``instance`` (the paper's stage as written; it removes each channel's mean
+            and scale over the s×s map, so the decoder cannot follow the size of the
+            summed feature) or ``none`` (the presets; see docs/ipd_findings.md §4).
+            Checkpoints without the key were trained with ``instance``.
         classes: expression classes (canonical names) in model output order; None
             takes the dataset's (for synthetic faces: the seven basic expressions,
             no contempt, like RAF-DB).
@@ -56,6 +61,7 @@ class ModelConfig:
     id_checkpoint: str | None = None
     init_checkpoint: str | None = None
     decoder_channels: int = 16
+    decoder_start_norm: str = "instance"
     classes: list[str] | None = None
     pose_bins: int = NUM_POSE_BINS
 
@@ -211,6 +217,11 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
     if d.size % 16 or d.size < 32:
         raise ConfigError(
             f"Config key 'data.size' must be a multiple of 16 and at least 32, got {d.size}."
+        )
+    if m.decoder_start_norm not in ("instance", "none"):
+        raise ConfigError(
+            f"Config key 'model.decoder_start_norm' must be 'instance' or 'none', "
+            f"got '{m.decoder_start_norm}'."
         )
     positive = {
         "model.width": m.width,

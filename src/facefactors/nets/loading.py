@@ -146,7 +146,8 @@ def load_backbone_weights(
     if expected_arch is not None and isinstance(saved_arch, str) and saved_arch != expected_arch:
         raise CheckpointError(
             f"Checkpoint {where} holds a '{saved_arch}' backbone, not the requested "
-            f"'{expected_arch}'."
+            f"'{expected_arch}' (use it with model.backbone={saved_arch}, or pretrain a "
+            f"'{expected_arch}' one)."
         )
     state = strip_prefixes(raw)
     report = LoadReport()

@@ -58,7 +58,7 @@ class PretrainConfig:
             changing the learning-rate schedule (None: run all epochs).
     """
 
-    arch: str = "resnet18"
+    arch: str = "resnet18_fc"
     width: int = 64
     input_size: int = 112
     embedding_dim: int | None = None
