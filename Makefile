@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format clean install
+.PHONY: demo test lint format clean install full
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -19,6 +19,22 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/facefactors demo --out runs/demo
+
+# The longer IPD-FER run (docs/ipd_findings.md): the paper's 30-epoch schedule, 3 seeds,
+# Algorithm 1 as written and the joint schedule, and the Table 9 ablation. Hours on 2 cores;
+# rerunning the same command resumes it.
+FULL_VARIANTS := \
+	--variant id-alt=id,train.schedule=alternating \
+	--variant ipd-alt=ipd,train.schedule=alternating \
+	--variant ipd-no-cos=ipd,loss.use_cos=false \
+	--variant ipd-no-conf=ipd,loss.use_conf=false \
+	--variant ipd-no-id=ipd,loss.use_id=false \
+	--variant ipd-no-recon=ipd,loss.use_recon=false \
+	--variant ipd-no-d=ipd,loss.use_discriminator=false
+full: $(STAMP)
+	$(BIN)/facefactors demo --out runs/ipd_synth_full --preset synth_full --no-tensorial \
+		--seeds 0 1 2 $(FULL_VARIANTS) --methods baseline id ipd id-alt ipd-alt \
+		ipd-no-cos ipd-no-conf ipd-no-id ipd-no-recon ipd-no-d
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

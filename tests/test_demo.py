@@ -88,3 +88,25 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     assert "landmark judge step" not in log  # the pose judge is reused too
     notes = json.loads((out / "results.json").read_text())["notes"]
     assert any(n.startswith("Reused from an earlier run") and "runs/ipd-seed1" in n for n in notes)
+
+
+def test_demo_variants_and_presets_are_checked_before_training(tmp_path, capsys):
+    out = tmp_path / "demo"
+    args = ["demo", "--out", str(out), "--seeds", "0", "--test-identities", "3", "--no-tensorial"]
+    for o in TINY_PRETRAIN:
+        args += ["--pretrain-set", o]
+    for o in TINY_TRAIN:
+        args += ["--set", o]
+    # An unknown method, a malformed variant, a missing preset: refused, nothing trained.
+    assert main(args + ["--methods", "baseline", "nope"]) == 2
+    assert main(args + ["--variant", "broken", "--methods", "baseline"]) == 2
+    assert main(args + ["--preset", "synth_nothing", "--methods", "baseline"]) == 2
+    assert not (out / "pretrain").exists()
+    capsys.readouterr()
+    variant = ["--variant", "ipd-no-cos=ipd,loss.use_cos=false"]
+    assert main(args + variant + ["--methods", "baseline", "ipd-no-cos"]) == 0
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["methods"]) == {"baseline", "ipd-no-cos"}
+    saved = (out / "runs" / "ipd-no-cos-seed0" / "config.yaml").read_text()
+    assert "use_cos: false" in saved and "variant: ipd" in saved
+    assert "vs_baseline" in results["methods"]["ipd-no-cos"]
