@@ -12,6 +12,8 @@ root links there); :func:`load_config` accepts a preset name or a YAML path.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -78,6 +80,29 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+# YAML 1.1 (PyYAML) reads ``1e-3`` and ``5E4`` as text: it wants a dot (``1.0e-3``).
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any, tp: type, key: str) -> int | float:
+    """An int or float config value: numbers in scientific notation are numbers, NaN and
+    inf are refused (they would fail much later, deep inside torch)."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        value = (
+            float(value) if tp is float or not value.strip().lstrip("+-").isdigit() else int(value)
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "an integer" if tp is int else "a number"
+        raise ConfigError(f"Config key '{key}' must be {kind}, got {value!r}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"Config key '{key}' must be a finite number, got {value}.")
+    if tp is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"Config key '{key}' must be an integer, got {value!r}.")
+        return int(value)
+    return float(value)
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one leaf value against its annotated type."""
     if value is None:
@@ -106,16 +131,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"Config key '{key}' must be true or false, got {value!r}.")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"Config key '{key}' must be an integer, got {value!r}.")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"Config key '{key}' must be a number, got {value!r}.")
-        return float(value)
+    if tp in (int, float):
+        return _number(value, tp, key)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"Config key '{key}' must be a string, got {value!r}.")

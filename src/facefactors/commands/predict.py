@@ -47,8 +47,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch", type=int, default=16, metavar="N", help="images or frames per batch (default 16)"
     )
-    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="faces kept per image")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--max-faces",
+        type=face_count,
+        default=None,
+        metavar="N",
+        help="faces kept per image: a positive integer, or 'all' (the default)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument(
         "--no-track",
         dest="track",
@@ -63,6 +69,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="video with tracking: full detection every K processed frames (default 15)",
     )
     p.set_defaults(func=run)
+
+
+def face_count(text: str) -> int | None:
+    """``--max-faces``: a positive integer, or ``all`` (None).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (argparse prints it as one line).
+    """
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'all', got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from facefactors.devices import check_device
 from facefactors.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -52,9 +53,18 @@ class PredictOptions:
         ):
             if value < 1:
                 raise ConfigError(f"Option {name} must be at least 1, got {value}.")
-        if self.min_face < 12:
+        if not self.min_face >= 12:  # also refuses NaN
             # P-Net's window is 12 px: smaller faces cannot be searched for.
             raise ConfigError(f"Option --min-face must be at least 12 pixels, got {self.min_face}.")
+        if self.max_faces is not None and (
+            isinstance(self.max_faces, bool)
+            or not isinstance(self.max_faces, int)
+            or self.max_faces < 1
+        ):
+            raise ConfigError(
+                f"Option --max-faces must be a positive integer or 'all', got {self.max_faces!r}."
+            )
+        check_device(self.device, "Option --device", allow_auto=False)
 
 
 @dataclass
