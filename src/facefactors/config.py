@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from facefactors.errors import ConfigError
+from facefactors.textfile import read_text
 
 T = TypeVar("T")
 
@@ -39,7 +40,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path, "Config file", ConfigError))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
