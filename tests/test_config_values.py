@@ -124,3 +124,13 @@ def test_predict_max_faces_all_is_accepted() -> None:
     from facefactors.commands.predict import face_count
 
     assert face_count("all") is None and face_count("3") == 3
+
+
+def test_null_is_refused_where_the_key_cannot_be_empty() -> None:
+    """`--set train.lr=` followed by a YAML comment or `null` used to pass as None and fail
+    later with a TypeError inside validation (found by tests/test_fuzz.py)."""
+    with pytest.raises(ConfigError, match=r"^Config key 'train\.lr' cannot be null"):
+        load_config(IPDConfig, None, ["train.lr=null"])
+    with pytest.raises(ConfigError, match=r"'data\.size' cannot be null"):
+        load_config(IPDConfig, None, ["data.size=# a comment"])
+    assert load_config(IPDConfig, None, ["train.max_steps=null"]).train.max_steps is None

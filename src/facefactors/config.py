@@ -107,7 +107,9 @@ def _number(value: Any, tp: type, key: str) -> int | float:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one leaf value against its annotated type."""
     if value is None:
-        return None
+        if tp is Any or type(None) in typing.get_args(tp):
+            return None
+        raise ConfigError(f"Config key '{key}' cannot be null (empty).")
     tp = _strip_optional(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
