@@ -82,7 +82,7 @@ def test_mixed_folder_rows_and_columns(mixed):
 
 def test_unreadable_files_are_counted_and_listed(mixed):
     photos, text = mixed["photos"], mixed["stderr"]
-    assert "processed 2 images, 2 faces; skipped 3 unreadable files: " in text
+    assert "processed 2 images, 2 faces; skipped 3 unreadable inputs: " in text
     for name in ("broken.jpg", "notes.txt", "fake.mp4"):
         assert name in text
     meta = json.loads(mixed["out"].with_name("results.meta.json").read_text())
@@ -159,7 +159,7 @@ def test_bad_options_and_inputs_exit_2(tmp_path, ckpt, capsys, monkeypatch):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(photo)
     base = ["predict", "--checkpoint", str(ckpt)]
     cases = [
-        ([str(photo), "--out", str(tmp_path / "r.txt")], "must end in .csv or .json"),
+        ([str(photo), "--out", str(tmp_path / "r.txt")], "must end in .csv, .jsonl or .json"),
         ([str(photo), "--out", str(tmp_path / "r.csv"), "--every", "0"], "--every must be"),
         ([str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "r.csv")], "does not exist"),
         # A readable image with no MTCNN weights: the fetch command is named.

@@ -246,12 +246,13 @@ class _KilledAfter(CachedIdentities):
         return super().__getitem__(i)
 
 
-def test_pretrain_resumes_bit_for_bit(tmp_path) -> None:
+def test_pretrain_resumes_bit_for_bit(tmp_path, capsys) -> None:
     """Killed in epoch 2, resumed: the same metrics lines, verification and weights.
 
     The epoch-end checkpoint (step 3) holds an open averaging window (step 3 alone,
     log_every=2), so the first line after the resume (step 4) matches only if the
     window is restored; flips draw from the global RNG, which must be restored too.
+    The kill also cut the last metrics line in half: it is dropped with a warning.
     """
     data, held = _toy_identities(6, 8), _toy_identities(4, 4, seed=1)
     cfg = _tiny_cfg(epochs=2, flip=True, log_every=2)  # 48 images, batch 16: 3 steps/epoch
@@ -261,8 +262,17 @@ def test_pretrain_resumes_bit_for_bit(tmp_path) -> None:
     with pytest.raises(KeyboardInterrupt):  # killed while loading step 5's batch
         pretrain(cfg, tmp_path / "cut", _KilledAfter(data, 4 * 16 + 3), held)
     assert load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")["step"] == 3
+    log = tmp_path / "cut" / "metrics.jsonl"
+    full_lines = log.read_text().splitlines()
+    assert json.loads(full_lines[-1])["step"] == 4  # logged after the checkpoint: redone
+    with log.open("a") as f:  # the next line, torn by the kill mid-write
+        f.write('{"step": 6, "epoch": 1, "loss/arc')
+    capsys.readouterr()
     torch.manual_seed(123)  # a new process starts with other RNG states
     resumed = pretrain(cfg, tmp_path / "cut", data, held, resume=True)
+    err = capsys.readouterr().err
+    assert f"warning: {log} line {len(full_lines) + 1} was cut off" in err
+    assert f"dropped 1 line(s) of {log} logged after the checkpoint's step 3" in err
     assert _lines(tmp_path / "cut" / "metrics.jsonl") == _lines(
         tmp_path / "whole" / "metrics.jsonl"
     )
@@ -274,6 +284,23 @@ def test_pretrain_resumes_bit_for_bit(tmp_path) -> None:
     cb = load_checkpoint(tmp_path / "cut" / "checkpoints" / "last.pt")
     for k, v in ca["model"].items():  # the margin head too
         assert torch.equal(v, cb["model"][k]), k
+
+
+def test_a_fresh_start_drops_a_dead_runs_metrics(tmp_path, capsys) -> None:
+    """Killed before its first checkpoint, then started afresh: no line of the dead run."""
+    data, held = _toy_identities(6, 8), _toy_identities(4, 4, seed=1)
+    cfg = _tiny_cfg(epochs=1, log_every=1)
+    whole = tmp_path / "whole"
+    pretrain(cfg, whole, data, held)
+    with pytest.raises(KeyboardInterrupt):  # killed while loading step 3's batch
+        pretrain(cfg, tmp_path / "dead", _KilledAfter(data, 2 * 16 + 3), held)
+    log = tmp_path / "dead" / "metrics.jsonl"
+    assert len(log.read_text().splitlines()) == 2
+    assert not (tmp_path / "dead" / "checkpoints" / "last.pt").exists()
+    capsys.readouterr()
+    pretrain(cfg, tmp_path / "dead", data, held)
+    assert f"{log} held 2 line(s) of a run that stopped" in capsys.readouterr().err
+    assert _lines(log) == _lines(whole / "metrics.jsonl")
 
 
 def test_folder_data_holds_out_identities(tmp_path) -> None:

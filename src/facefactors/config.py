@@ -12,6 +12,8 @@ root links there); :func:`load_config` accepts a preset name or a YAML path.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import types
 import typing
 from pathlib import Path
@@ -20,6 +22,7 @@ from typing import Any, TypeVar
 import yaml
 
 from facefactors.errors import ConfigError
+from facefactors.textfile import read_text
 
 T = TypeVar("T")
 
@@ -37,7 +40,7 @@ def read_yaml(path: str | Path) -> dict:
     if not path.is_file():
         raise ConfigError(f"Config file {path} does not exist.")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.safe_load(read_text(path, "Config file", ConfigError))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -78,10 +81,35 @@ def _strip_optional(tp: Any) -> Any:
     return tp
 
 
+# YAML 1.1 (PyYAML) reads ``1e-3`` and ``5E4`` as text: it wants a dot (``1.0e-3``).
+_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _number(value: Any, tp: type, key: str) -> int | float:
+    """An int or float config value: numbers in scientific notation are numbers, NaN and
+    inf are refused (they would fail much later, deep inside torch)."""
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        value = (
+            float(value) if tp is float or not value.strip().lstrip("+-").isdigit() else int(value)
+        )
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = "an integer" if tp is int else "a number"
+        raise ConfigError(f"Config key '{key}' must be {kind}, got {value!r}.")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"Config key '{key}' must be a finite number, got {value}.")
+    if tp is int:
+        if isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"Config key '{key}' must be an integer, got {value!r}.")
+        return int(value)
+    return float(value)
+
+
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     """Check/convert one leaf value against its annotated type."""
     if value is None:
-        return None
+        if tp is Any or type(None) in typing.get_args(tp):
+            return None
+        raise ConfigError(f"Config key '{key}' cannot be null (empty).")
     tp = _strip_optional(tp)
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
@@ -106,16 +134,8 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if not isinstance(value, bool):
             raise ConfigError(f"Config key '{key}' must be true or false, got {value!r}.")
         return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                return int(value)
-            raise ConfigError(f"Config key '{key}' must be an integer, got {value!r}.")
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"Config key '{key}' must be a number, got {value!r}.")
-        return float(value)
+    if tp in (int, float):
+        return _number(value, tp, key)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"Config key '{key}' must be a string, got {value!r}.")

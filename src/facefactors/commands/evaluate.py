@@ -64,7 +64,7 @@ def parse_runs(specs: list[str]) -> dict[str, dict[int, object]]:
     """``METHOD=RUN_DIR`` specs → method → seed → ``checkpoints/last.pt`` path."""
     from pathlib import Path
 
-    from facefactors.checkpoint import load_checkpoint
+    from facefactors.checkpoint import entry, load_checkpoint
     from facefactors.errors import ConfigError, DataError
 
     runs: dict[str, dict[int, Path]] = {}
@@ -75,7 +75,7 @@ def parse_runs(specs: list[str]) -> dict[str, dict[int, object]]:
         ckpt = Path(folder) / "checkpoints" / "last.pt"
         if not ckpt.is_file():
             raise DataError(f"Run folder {folder} has no checkpoints/last.pt.")
-        seed = int(load_checkpoint(ckpt)["config"]["train"]["seed"])
+        seed = entry(load_checkpoint(ckpt), "config.train.seed", ckpt, int)
         if seed in runs.setdefault(method, {}):
             raise ConfigError(f"--run gives method '{method}' seed {seed} twice.")
         runs[method][seed] = ckpt

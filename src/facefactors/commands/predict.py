@@ -16,9 +16,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="detect faces in images, folders or videos and predict their expressions",
         description="Detect every face (MTCNN), align it, estimate its head pose and predict "
         "its expression. Writes one row per face (file, frame, face, box, det_score, "
-        "yaw/pitch/roll, pose_bin, label, score, p_<class>...) to a CSV (with run metadata "
-        "in <stem>.meta.json) or a JSON file. Unreadable files are counted and listed, "
-        "not fatal.",
+        "yaw/pitch/roll, pose_bin, label, score, p_<class>...) to a CSV or JSON Lines file, "
+        "appended batch by batch (run metadata, with every input's outcome, in "
+        "<stem>.meta.json), or to one JSON document at the end. A rerun with the same --out "
+        "continues an interrupted run (the journal <stem>.inputs.jsonl records what is done). "
+        "Unreadable files are counted and listed, not fatal; the exit status is 1 when no "
+        "input could be read.",
     )
     p.add_argument(
         "inputs",
@@ -33,7 +36,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="model.pt, a training last.pt, or an .onnx file of `facefactors export` "
         "(fp32 or --int8; needs facefactors[onnx], runs on the CPU only)",
     )
-    p.add_argument("--out", required=True, metavar="FILE", help="results.csv or results.json")
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="results.csv, results.jsonl (both streamed) or results.json (written at the end)",
+    )
     p.add_argument(
         "--every", type=int, default=1, metavar="N", help="video: process every N-th frame"
     )
@@ -47,8 +55,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--batch", type=int, default=16, metavar="N", help="images or frames per batch (default 16)"
     )
-    p.add_argument("--max-faces", type=int, default=None, metavar="N", help="faces kept per image")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument(
+        "--max-faces",
+        type=face_count,
+        default=None,
+        metavar="N",
+        help="faces kept per image: a positive integer, or 'all' (the default)",
+    )
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument(
         "--no-track",
         dest="track",
@@ -63,6 +77,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="video with tracking: full detection every K processed frames (default 15)",
     )
     p.set_defaults(func=run)
+
+
+def face_count(text: str) -> int | None:
+    """``--max-faces``: a positive integer, or ``all`` (None).
+
+    Raises:
+        argparse.ArgumentTypeError: anything else (argparse prints it as one line).
+    """
+    if text.strip().lower() == "all":
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or 'all', got {text!r}")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,4 +119,7 @@ def run(args: argparse.Namespace) -> int:
     )
     print(f"facefactors predict: {summary.message()}", file=sys.stderr)
     print(f"wrote {', '.join(str(p) for p in summary.outputs)}", file=sys.stderr)
+    if summary.usable == 0:
+        print("facefactors predict: no input could be read.", file=sys.stderr)
+        return 1
     return 0

@@ -9,7 +9,6 @@ dropped by both protocols (and counted). The validation set is the test set.
 
 from __future__ import annotations
 
-import csv
 import os
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from facefactors.data.parsing import (
 )
 from facefactors.data.records import DatasetIndex, Sample, count_drop, line_error
 from facefactors.errors import DataError
+from facefactors.textfile import csv_rows
 
 COLUMNS = (
     "subDirectory_filePath",
@@ -70,27 +70,25 @@ def parse_landmarks(text: str, path: Path, lineno: int) -> np.ndarray | None:
 
 def _rows(path: Path):
     """``(line, {column: text})``; accepts files with or without the header line."""
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = None
-        for fields in reader:
-            if not fields or all(not f.strip() for f in fields):
+    header = None
+    for line_num, fields in csv_rows(path, "AffectNet CSV file"):
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if header is None:
+            header = [f.strip() for f in fields]
+            if header[0] == COLUMNS[0]:
+                absent = [c for c in COLUMNS if c not in header]
+                if absent:
+                    raise line_error(
+                        path, line_num, f"the header lacks column(s) {', '.join(absent)}"
+                    )
                 continue
-            if header is None:
-                header = [f.strip() for f in fields]
-                if header[0] == COLUMNS[0]:
-                    absent = [c for c in COLUMNS if c not in header]
-                    if absent:
-                        raise line_error(
-                            path, reader.line_num, f"the header lacks column(s) {', '.join(absent)}"
-                        )
-                    continue
-                header = list(COLUMNS)  # headerless release: the standard column order
-            if len(fields) != len(header):
-                raise line_error(
-                    path, reader.line_num, f"expected {len(header)} fields but found {len(fields)}"
-                )
-            yield reader.line_num, dict(zip(header, fields))
+            header = list(COLUMNS)  # headerless release: the standard column order
+        if len(fields) != len(header):
+            raise line_error(
+                path, line_num, f"expected {len(header)} fields but found {len(fields)}"
+            )
+        yield line_num, dict(zip(header, fields))
 
 
 def load_affectnet(

@@ -21,6 +21,7 @@ from facefactors.data.labels import CKPLUS6, CKPLUS7, CKPLUS_CODES, canonical_or
 from facefactors.data.parsing import first_existing, require_dir
 from facefactors.data.records import DatasetIndex, Sample, count_drop, fold_split, line_error
 from facefactors.errors import DataError
+from facefactors.textfile import read_text
 
 # Folder names as the release's zips unpack them, with and without the zip's own folder.
 IMAGES = ("cohn-kanade-images", "extended-cohn-kanade-images/cohn-kanade-images")
@@ -52,7 +53,8 @@ def ckplus_folds(subjects: list[str], k: int = 10, seed: int = 0) -> dict[str, i
 
 
 def _read_code(path: Path) -> int:
-    lines = [(n, t) for n, t in enumerate(path.read_text().splitlines(), start=1) if t.strip()]
+    text = read_text(path, "CK+ label file")
+    lines = [(n, t) for n, t in enumerate(text.splitlines(), start=1) if t.strip()]
     if len(lines) != 1:
         raise DataError(
             f"CK+ label file {path} must hold exactly one code, found {len(lines)} lines."
@@ -66,7 +68,7 @@ def _read_landmarks(path: Path) -> np.ndarray | None:
     if not path.is_file():
         return None
     rows = []
-    for lineno, text in enumerate(path.read_text().splitlines(), start=1):
+    for lineno, text in enumerate(read_text(path, "CK+ landmark file").splitlines(), start=1):
         if not text.strip():
             continue
         try:

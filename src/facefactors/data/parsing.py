@@ -6,12 +6,12 @@ needs when a download is incomplete or a label file was edited by hand.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from facefactors.data.records import count_drop, line_error
 from facefactors.errors import DataError
+from facefactors.textfile import csv_rows
 
 MISSING_POLICIES = ("error", "skip")
 
@@ -72,33 +72,35 @@ def image_present(
 def iter_csv(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
     """Rows of a CSV with a header line, as ``(line_number, {column: text})``.
 
+    The file is read as :func:`facefactors.textfile.read_text` reads it (UTF-8,
+    a byte-order mark allowed).
+
     Raises:
-        DataError: The file is empty, a required column is missing, or a row has the
-            wrong number of fields (naming the line).
+        DataError: The file is undecodable or empty, a required column is missing,
+            or a row has the wrong number of fields (naming the line).
     """
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
-        if header is None:
-            raise DataError(f"CSV file {path} is empty.")
-        header = [h.strip() for h in header]
-        absent = [c for c in required if c not in header]
-        if absent:
+    rows = csv_rows(path)
+    first = next(rows, None)
+    if first is None:
+        raise DataError(f"CSV file {path} is empty.")
+    header = [h.strip() for h in first[1]]
+    absent = [c for c in required if c not in header]
+    if absent:
+        raise line_error(
+            path,
+            first[0],
+            f"the header lacks column(s) {', '.join(absent)} (found {', '.join(header)})",
+        )
+    for line_num, fields in rows:
+        if not fields or all(not f.strip() for f in fields):
+            continue
+        if len(fields) != len(header):
             raise line_error(
                 path,
-                1,
-                f"the header lacks column(s) {', '.join(absent)} (found {', '.join(header)})",
+                line_num,
+                f"expected {len(header)} comma-separated fields but found {len(fields)}",
             )
-        for fields in reader:
-            if not fields or all(not f.strip() for f in fields):
-                continue
-            if len(fields) != len(header):
-                raise line_error(
-                    path,
-                    reader.line_num,
-                    f"expected {len(header)} comma-separated fields but found {len(fields)}",
-                )
-            yield reader.line_num, dict(zip(header, fields))
+        yield line_num, dict(zip(header, fields))
 
 
 def parse_float(text: str, path: Path, lineno: int, column: str) -> float:

@@ -18,6 +18,7 @@ from pathlib import Path
 from facefactors.data.csvset import load_csv
 from facefactors.data.records import DatasetIndex
 from facefactors.errors import DataError
+from facefactors.textfile import read_text
 
 # The manifest `facefactors prepare` writes beside annotations.csv (prepare/outputs.py).
 MANIFEST = "prepared.json"
@@ -27,9 +28,10 @@ _MANIFEST_KEYS = ("dataset", "classes", "extra_neutral")
 
 
 def _read_manifest(path: Path) -> dict:
+    text = read_text(path, "Prepared-dataset manifest")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
         raise DataError(f"Prepared-dataset manifest {path} is not readable JSON ({exc}).") from None
     if not isinstance(data, dict) or data.get("format") != MANIFEST_FORMAT:
         raise DataError(f"File {path} is not a facefactors prepared-dataset manifest.")

@@ -20,6 +20,7 @@ from facefactors.data.parsing import (
 )
 from facefactors.data.records import DatasetIndex, Sample, line_error
 from facefactors.errors import DataError
+from facefactors.textfile import read_text
 
 LABEL_FILE = Path("EmoLabel") / "list_patition_label.txt"
 SPLIT_PREFIXES = {"train_": "train", "test_": "test"}
@@ -61,29 +62,27 @@ def load_rafdb(
     label_file = require_file(root / LABEL_FILE, "RAF-DB label")
     dropped: dict[str, int] = {}
     samples: list[Sample] = []
-    with open(label_file, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 2:
-                raise line_error(
-                    label_file, lineno, f"expected '<name> <label>' but got {line.strip()!r}"
-                )
-            name, raw = fields
-            split = next((s for p, s in SPLIT_PREFIXES.items() if name.startswith(p)), None)
-            if split is None:
-                raise line_error(
-                    label_file, lineno, f"image name {name!r} starts with neither train_ nor test_"
-                )
-            code = decode_code(raw, RAFDB_CODES, f"{label_file} line {lineno}")
-            image = rafdb_image_path(root, name, aligned)
-            if not image_present(
-                image, f"{label_file} line {lineno}", missing, dropped, check_files
-            ):
-                continue
-            label = class_index(RAFDB_CODES[code], BASIC7)
-            samples.append(Sample(str(image), label, split, meta={"name": name, "line": lineno}))
+    text = read_text(label_file, "RAF-DB label file")
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 2:
+            raise line_error(
+                label_file, lineno, f"expected '<name> <label>' but got {line.strip()!r}"
+            )
+        name, raw = fields
+        split = next((s for p, s in SPLIT_PREFIXES.items() if name.startswith(p)), None)
+        if split is None:
+            raise line_error(
+                label_file, lineno, f"image name {name!r} starts with neither train_ nor test_"
+            )
+        code = decode_code(raw, RAFDB_CODES, f"{label_file} line {lineno}")
+        image = rafdb_image_path(root, name, aligned)
+        if not image_present(image, f"{label_file} line {lineno}", missing, dropped, check_files):
+            continue
+        label = class_index(RAFDB_CODES[code], BASIC7)
+        samples.append(Sample(str(image), label, split, meta={"name": name, "line": lineno}))
     index = DatasetIndex("rafdb", BASIC7, samples, str(root), meta={"dropped": dropped})
     for split in SPLIT_PREFIXES.values():
         if not any(s.split == split for s in samples):

@@ -32,6 +32,7 @@ from facefactors.evaluation.metrics import (
     pose_subset_accuracy,
     seed_summary,
 )
+from facefactors.textfile import read_text
 
 SCHEMA_VERSION = "facefactors.results/v1"
 SUMMARY_KEYS = ("best", "mean", "std", "n", "per_seed")
@@ -251,10 +252,9 @@ def write_results_json(path: str | os.PathLike, results: Mapping[str, Any]) -> P
 def load_results(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a ``results.json``; a bad file raises DataError naming it."""
     path = Path(path)
+    text = read_text(path, "Results file")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"Results file {path} does not exist.") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"Results file {path} is not valid JSON (line {exc.lineno}).") from None
     try:

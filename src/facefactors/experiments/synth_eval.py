@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from facefactors.checkpoint import load_weights
 from facefactors.config import from_dict
 from facefactors.constants import CANONICAL_CLASSES
 from facefactors.experiments.testset import SynthTestSet
@@ -32,7 +33,7 @@ def load_trained(path: str | Path) -> tuple[IPDModel, IPDConfig]:
     cfg = from_dict(IPDConfig, state["config"])
     cfg.model.id_checkpoint = None  # the weights below already contain E_id
     model = build_model(cfg)
-    model.load_state_dict(state["model"])
+    load_weights(model, state["model"], path, "the IPD-FER model its config describes")
     return model.eval(), cfg
 
 

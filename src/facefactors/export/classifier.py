@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from facefactors.checkpoint import load_checkpoint
+from facefactors.checkpoint import entry, load_checkpoint, load_weights, positive_int
 from facefactors.errors import CheckpointError
 
 if TYPE_CHECKING:
@@ -73,23 +73,19 @@ class ExpressionClassifier(nn.Module):
 
         if state.get("format") != FORMAT:
             raise CheckpointError(f"{source} is not a facefactors expression-model export.")
-        b = state["backbone"]
+        classes = class_names(state, source)
+        dim = positive_int(state, "backbone.embedding_dim", source)
+        size = positive_int(state, "backbone.input_size", source)
         backbone = create_backbone(
-            b["name"],
-            width=b["width"],
-            input_size=b["input_size"],
-            embedding_dim=b["embedding_dim"],
+            entry(state, "backbone.name", source, str),
+            width=positive_int(state, "backbone.width", source),
+            input_size=size,
+            embedding_dim=dim,
         )
-        head = nn.Linear(b["embedding_dim"], len(state["classes"]))
-        try:
-            backbone.load_state_dict(state["e_exp"])
-            head.load_state_dict(state["c_exp"])
-        except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[0]
-            raise CheckpointError(
-                f"{source} does not fit its own backbone description: {first}."
-            ) from None
-        return cls(backbone, head, state["classes"], b["input_size"]).eval()
+        head = nn.Linear(dim, len(classes))
+        load_weights(backbone, entry(state, "e_exp", source, dict), source, "E_exp")
+        load_weights(head, entry(state, "c_exp", source, dict), source, "C_exp")
+        return cls(backbone, head, classes, size).eval()
 
 
 def load_expression_model(path: str | Path) -> ExpressionClassifier | OnnxExpressionClassifier:
@@ -111,27 +107,42 @@ def load_expression_model(path: str | Path) -> ExpressionClassifier | OnnxExpres
         return load_onnx_classifier(path)
     state = load_checkpoint(path)
     if state.get("format") == IPD_TRAIN_FORMAT:
-        state = _from_training_state(state)
+        state = _from_training_state(state, path)
     return ExpressionClassifier.from_state(state, source=f"Checkpoint {path}")
 
 
-def _from_training_state(state: dict[str, Any]) -> dict[str, Any]:
+def class_names(state: dict[str, Any], where: str | Path) -> list[str]:
+    """The ``classes`` entry: a non-empty list of class names.
+
+    Raises:
+        CheckpointError: missing, empty, or holding something other than strings.
+    """
+    classes = entry(state, "classes", where, (list, tuple))
+    if not classes or not all(isinstance(c, str) for c in classes):
+        raise CheckpointError(f"Checkpoint {where} entry 'classes' must list class names.")
+    return list(classes)
+
+
+def _from_training_state(state: dict[str, Any], path: str | Path) -> dict[str, Any]:
     """The E_exp + C_exp part of a training checkpoint, in the export format."""
-    cfg = state["config"]
-    weights = state["model"]
+    weights = entry(state, "model", path, dict)
 
     def part(prefix: str) -> dict[str, torch.Tensor]:
-        return {k[len(prefix) :]: v for k, v in weights.items() if k.startswith(prefix)}
+        return {k[len(prefix) :]: v for k, v in weights.items() if str(k).startswith(prefix)}
 
     c_exp = part("c_exp.")
+    head = c_exp.get("weight")
+    if not isinstance(head, torch.Tensor) or head.ndim != 2:
+        raise CheckpointError(f"Checkpoint {path} lacks the C_exp weight model.c_exp.weight.")
+    cfg = entry(state, "config", path, dict)
     return {
         "format": FORMAT,
-        "classes": list(state["classes"]),
+        "classes": class_names(state, path),
         "backbone": {
-            "name": cfg["model"]["backbone"],
-            "width": cfg["model"]["width"],
-            "embedding_dim": int(c_exp["weight"].shape[1]),
-            "input_size": cfg["data"]["size"],
+            "name": entry(state, "config.model.backbone", path, str),
+            "width": entry(state, "config.model.width", path, int),
+            "embedding_dim": int(head.shape[1]),
+            "input_size": entry(state, "config.data.size", path, int),
         },
         "normalization": dict(NORMALIZATION),
         "e_exp": part("e_exp."),

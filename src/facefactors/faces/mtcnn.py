@@ -11,7 +11,13 @@
    regression and a final NMS with the "min" overlap (0.7).
 
 Images of the same size run as one batch; boxes carry their image index and
-every NMS is per image (:func:`~facefactors.faces.nms.batched_nms`).
+every NMS is per image (:func:`~facefactors.faces.nms.batched_nms`). An image of
+more than ``max_pixels`` (default :data:`DETECT_MAX_PIXELS`, 2048²) is detected on an
+area-downscaled copy of at most that many pixels, its boxes and landmarks mapped
+back to full resolution: so the detector's memory is bounded by the batch size
+whatever the image sizes (six 8000x6000 photos needed more than 10 GB at full
+resolution), at the price of a larger smallest face in such images
+(``max(min_face_size, 12 / scale)`` pixels of the original).
 
 Boxes are continuous pixel coordinates ``[x1, y1, x2, y2]`` with ``x2 - x1`` the
 width. Landmarks are in the order left eye, right eye, nose, left mouth corner,
@@ -37,6 +43,8 @@ _CELL = 12
 _PYRAMID_FACTOR = 0.709
 # IoU thresholds: P-Net within a scale, P-Net across scales, R-Net; O-Net uses "min".
 _NMS_PNET_SCALE, _NMS_PNET_ALL, _NMS_RNET, _NMS_ONET = 0.5, 0.7, 0.7, 0.7
+# Larger images are detected on a downscaled copy (see the module docstring).
+DETECT_MAX_PIXELS = 2048 * 2048
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -164,6 +172,8 @@ class MTCNN:
             ``|yaw(image) + yaw(flipped image)|`` drops from 6.5 to 3.1 degrees at
             most (Grace Hopper; 3.9 to 2.7 on the 640x480 bench frame), for one
             more O-Net pass per detected face.
+        max_pixels: images with more pixels are detected on a downscaled copy
+            (``None``: :data:`DETECT_MAX_PIXELS`).
 
     Raises:
         WeightsError: a weight file is missing or does not verify.
@@ -176,6 +186,7 @@ class MTCNN:
         min_face_size: float = 20,
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7),
         mirror_landmarks: bool = True,
+        max_pixels: int | None = None,
     ) -> None:
         from facefactors.faces.weights import require_mtcnn_weights
 
@@ -184,6 +195,7 @@ class MTCNN:
         self.min_face_size = float(min_face_size)
         self.thresholds = tuple(float(t) for t in thresholds)
         self.mirror_landmarks = mirror_landmarks
+        self.max_pixels = int(DETECT_MAX_PIXELS if max_pixels is None else max_pixels)
         self.pnet, self.rnet, self.onet = PNet(), RNet(), ONet()
         for name, net in (("pnet", self.pnet), ("rnet", self.rnet), ("onet", self.onet)):
             net.load_state_dict(torch.load(paths[name], map_location="cpu", weights_only=True))
@@ -204,21 +216,36 @@ class MTCNN:
             float32 ``(x, y)``. Boxes may extend past the image border.
         """
         ims = _as_image_list(images)
+        full = [im.shape[:2] for im in ims]
         results: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(ims)
-        by_size: dict[tuple[int, int], list[int]] = {}
+        by_size: dict[tuple[tuple[int, int], tuple[int, int]], list[int]] = {}
         for k, im in enumerate(ims):
-            by_size.setdefault(im.shape[:2], []).append(k)
-        for ks in by_size.values():
-            for k, res in zip(ks, self._detect_batch(np.stack([ims[k] for k in ks]))):
-                results[k] = res
+            ims[k] = downscale_for_detection(im, self.max_pixels)
+            by_size.setdefault((ims[k].shape[:2], full[k]), []).append(k)
+        for ((h, w), (oh, ow)), ks in by_size.items():
+            batch = np.stack([ims[k] for k in ks])
+            # A face of min_face_size original pixels is min_face_size * h / H pixels
+            # here; P-Net cannot look for faces below its 12 px window.
+            scale = h / oh
+            min_face = self.min_face_size if scale == 1 else max(12.0, self.min_face_size * scale)
+            for k, (boxes, landmarks) in zip(ks, self._detect_batch(batch, min_face)):
+                if (oh, ow) != (h, w):  # back to the original's pixels
+                    sx, sy = ow / w, oh / h
+                    boxes = boxes.copy()
+                    boxes[:, [0, 2]] *= sx
+                    boxes[:, [1, 3]] *= sy
+                    landmarks = landmarks * np.array([sx, sy], np.float32)
+                results[k] = (boxes, landmarks)
         return results  # type: ignore[return-value]
 
     @torch.inference_mode()
-    def _detect_batch(self, images: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    def _detect_batch(
+        self, images: np.ndarray, min_face: float
+    ) -> list[tuple[np.ndarray, np.ndarray]]:
         """Run the cascade on (B, H, W, 3) uint8 images of one size."""
         b = images.shape[0]
         empty = [(np.zeros((0, 5), np.float32), np.zeros((0, 5, 2), np.float32))] * b
-        cand = self._stage_pnet(images)
+        cand = self._stage_pnet(images, min_face)
         if cand.shape[0] == 0:
             return empty
         img, boxes = cand[:, 0].long(), cand[:, 1:5]
@@ -272,13 +299,13 @@ class MTCNN:
         keep = batched_nms(boxes, prob, img, _NMS_ONET, mode="min")
         return img[keep], boxes[keep], prob[keep], landmarks[keep]
 
-    def _stage_pnet(self, images: np.ndarray) -> torch.Tensor:
+    def _stage_pnet(self, images: np.ndarray, min_face: float) -> torch.Tensor:
         """P-Net over the pyramid; (K, 5) rows ``[image, x1, y1, x2, y2]`` of squared boxes."""
         _b, h, w, _ = images.shape
         # One integral image serves every scale (see facefactors.faces.resample).
         integral = integral_images(images)
         per_scale = []
-        for scale in pyramid_scales(h, w, self.min_face_size, _PYRAMID_FACTOR):
+        for scale in pyramid_scales(h, w, min_face, _PYRAMID_FACTOR):
             size = (math.ceil(h * scale), math.ceil(w * scale))
             prob, reg = self.pnet(normalize(self._to_tensor(area_resize(integral, size))))
             c = generate_boxes(prob, reg, scale, self.thresholds[0])
@@ -304,6 +331,23 @@ class MTCNN:
             images, img.cpu().numpy(), boxes.cpu().numpy().astype(np.int64), size
         )
         return normalize(self._to_tensor(crops))
+
+
+def downscale_for_detection(image: np.ndarray, max_pixels: int) -> np.ndarray:
+    """``image`` itself, or an area-downscaled copy with at most ``max_pixels`` pixels.
+
+    Args:
+        image: (H, W, 3) uint8.
+        max_pixels: the largest pixel count detected at full resolution.
+    """
+    import cv2
+
+    h, w = image.shape[:2]
+    if h * w <= max_pixels:
+        return image
+    s = math.sqrt(max_pixels / (h * w))
+    size = (max(1, math.floor(w * s)), max(1, math.floor(h * s)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def integer_boxes(boxes: torch.Tensor) -> torch.Tensor:

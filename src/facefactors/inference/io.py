@@ -8,19 +8,18 @@ skipped unseen.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from facefactors.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
-    from facefactors.inference.predictions import FacePrediction, Predictions
+    from facefactors.inference.predictions import FacePrediction
 
 VIDEO_SUFFIXES: frozenset[str] = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm"})
 # Suffixes cv2.imwrite can encode; annotated copies of other files are written as PNG.
@@ -51,15 +50,52 @@ class InputFile:
         return is_video_name(self.path)
 
 
-def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[InputFile]:
+@dataclass
+class InputList:
+    """What the command-line inputs expand to.
+
+    Attributes:
+        files: the files to process, in order.
+        unreadable: ``(folder, reason)`` of every folder that could not be listed
+            (its files cannot be processed, and must not be skipped unseen).
+    """
+
+    files: list[InputFile]
+    unreadable: list[tuple[str, str]]
+
+
+def _walk(root: Path, unreadable: list[tuple[str, str]]) -> list[Path]:
+    """Every file under ``root`` (symlinked folders not followed), recording unlistable folders."""
+    found: list[Path] = []
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as it:
+                entries = list(it)
+        except OSError as exc:
+            unreadable.append((str(folder), exc.strerror or type(exc).__name__))
+            continue
+        for e in entries:
+            if e.is_dir(follow_symlinks=False):
+                stack.append(Path(e.path))
+            elif e.is_file():
+                found.append(Path(e.path))
+    return sorted(found)
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> InputList:
     """Files to process, in argument order, folders expanded recursively and sorted.
 
     A file reached twice (given twice, or inside two given folders) is kept once.
+    A folder that cannot be listed (permissions, I/O error) is returned in
+    ``unreadable`` with the reason.
 
     Raises:
         DataError: an input path does not exist, or nothing is left to process.
     """
     out: list[InputFile] = []
+    unreadable: list[tuple[str, str]] = []
     seen_paths: set[Path] = set()
     seen_names: set[str] = set()
     for arg in inputs:
@@ -69,12 +105,12 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[InputFile]:
         if root.is_dir():
             base = root.resolve().name or "input"
             found = [
-                (p, f"{base}/{p.relative_to(root).as_posix()}") for p in sorted(root.rglob("*"))
+                (p, f"{base}/{p.relative_to(root).as_posix()}") for p in _walk(root, unreadable)
             ]
         else:
             found = [(root, root.name)]
         for path, name in found:
-            if not path.is_file() or path.resolve() in seen_paths:
+            if path.resolve() in seen_paths:
                 continue
             seen_paths.add(path.resolve())
             unique, k = name, 2
@@ -84,9 +120,12 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[InputFile]:
                 k += 1
             seen_names.add(unique)
             out.append(InputFile(path, unique))
+    if not out and unreadable:
+        folders = "; ".join(f"{f} ({why})" for f, why in unreadable)
+        raise DataError(f"No file to process: these folders could not be read: {folders}.")
     if not out:
         raise DataError(f"No files found in {', '.join(str(a) for a in inputs)}.")
-    return out
+    return InputList(out, unreadable)
 
 
 def video_frame_count(path: str | os.PathLike) -> int | None:
@@ -101,10 +140,67 @@ def video_frame_count(path: str | os.PathLike) -> int | None:
     return n if n > 0 else None
 
 
-def read_video_frames(path: str | os.PathLike, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
-    """Decode every ``every``-th frame (0, every, 2·every, ...) of a video.
+class VideoFrames:
+    """Every ``every``-th frame (0, every, 2·every, ...) of a video, from frame ``start`` on.
 
-    Frames in between are only grabbed, not decoded into images, which is cheaper.
+    Frames in between (and the ``start`` frames before) are only grabbed, not
+    decoded into images, which is cheaper (and exact, unlike seeking). After the
+    iteration :attr:`position` is where the stream ended and :attr:`declared` the
+    frame count the container declares, so a truncated file is seen
+    (:attr:`ended_early`).
+
+    Args:
+        path: the video file.
+        every: frame step (at least 1).
+        start: first frame index to consider (a resumed run continues there).
+
+    Raises (when iterated):
+        DataError: OpenCV cannot open the file, or it holds no frame.
+    """
+
+    def __init__(self, path: str | os.PathLike, every: int = 1, start: int = 0) -> None:
+        if every < 1:
+            raise ConfigError(f"Frame step --every must be at least 1, got {every}.")
+        self.path, self.every, self.start = path, every, start
+        self.declared = video_frame_count(path)
+        self.position = 0
+
+    @property
+    def ended_early(self) -> bool:
+        """Whether the stream ended before the frame count the container declares."""
+        return self.declared is not None and self.position < self.declared
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        """Yields ``(frame_index, frame)`` with frame (H, W, 3) uint8 RGB."""
+        import cv2
+
+        cap = cv2.VideoCapture(str(self.path))
+        if not cap.isOpened():
+            cap.release()
+            raise DataError(f"Video {self.path} could not be opened by OpenCV.")
+        index = decoded = 0
+        try:
+            while True:
+                if index >= self.start and index % self.every == 0:
+                    ok, frame = cap.read()
+                    if not ok:
+                        break
+                    decoded += 1
+                    self.position = index + 1
+                    yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                elif not cap.grab():
+                    break
+                else:
+                    self.position = index + 1
+                index += 1
+        finally:
+            cap.release()
+        if decoded == 0 and self.start == 0:
+            raise DataError(f"Video {self.path} holds no readable frame.")
+
+
+def read_video_frames(path: str | os.PathLike, every: int = 1) -> Iterator[tuple[int, np.ndarray]]:
+    """Decode every ``every``-th frame of a video (see :class:`VideoFrames`).
 
     Yields:
         ``(frame_index, frame)`` with frame (H, W, 3) uint8 RGB.
@@ -112,30 +208,7 @@ def read_video_frames(path: str | os.PathLike, every: int = 1) -> Iterator[tuple
     Raises:
         DataError: OpenCV cannot open the file, or it holds no frame.
     """
-    import cv2
-
-    if every < 1:
-        raise ConfigError(f"Frame step --every must be at least 1, got {every}.")
-    cap = cv2.VideoCapture(str(path))
-    if not cap.isOpened():
-        cap.release()
-        raise DataError(f"Video {path} could not be opened by OpenCV.")
-    index = decoded = 0
-    try:
-        while True:
-            if index % every == 0:
-                ok, frame = cap.read()
-                if not ok:
-                    break
-                decoded += 1
-                yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            elif not cap.grab():
-                break
-            index += 1
-    finally:
-        cap.release()
-    if decoded == 0:
-        raise DataError(f"Video {path} holds no readable frame.")
+    yield from VideoFrames(path, every)
 
 
 def _class_colour(label: str, classes: Sequence[str]) -> tuple[int, int, int]:
@@ -206,34 +279,3 @@ def save_image_rgb(path: str | os.PathLike, image: np.ndarray) -> Path:
     if not cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR)):
         raise DataError(f"Annotated image {path} could not be written.")
     return path
-
-
-def metadata_path(csv_path: str | os.PathLike) -> Path:
-    """The JSON file beside a CSV that holds the run metadata (``results.meta.json``)."""
-    p = Path(csv_path)
-    return p.with_name(p.stem + ".meta.json")
-
-
-def write_predictions(predictions: Predictions, out: str | os.PathLike) -> list[Path]:
-    """Write the table to ``out`` (``.csv`` or ``.json``) with its metadata.
-
-    A JSON output holds the metadata itself; a CSV gets it in ``<stem>.meta.json``.
-
-    Returns:
-        The written files.
-
-    Raises:
-        DataError: ``out`` has another suffix.
-    """
-    from facefactors.checkpoint import atomic_write_text
-
-    out = Path(out)
-    suffix = out.suffix.lower()
-    if suffix == ".json":
-        return [predictions.to_json(out)]
-    if suffix != ".csv":
-        raise DataError(f"Output {out} must end in .csv or .json.")
-    meta = metadata_path(out)
-    doc: dict[str, Any] = {"classes": predictions.classes, **predictions.metadata}
-    atomic_write_text(meta, json.dumps(doc, indent=1) + "\n")
-    return [predictions.to_csv(out), meta]

@@ -12,6 +12,8 @@ and ``det_score`` are empty for faces passed in already aligned.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import os
@@ -193,10 +195,13 @@ class Predictions(Sequence[FacePrediction]):
         return df
 
     def to_csv(self, path: str | os.PathLike) -> Path:
-        """Write the table as CSV (empty cells where a value does not apply)."""
+        """Write the table as CSV (empty cells where a value does not apply).
+
+        The lines are those ``facefactors predict`` streams (:func:`csv_line`).
+        """
         from facefactors.checkpoint import atomic_write_text
 
-        text = self.to_dataframe().to_csv(index=False, float_format="%.6g", lineterminator="\n")
+        text = csv_line(self.columns) + "".join(csv_line(row_values(f, self.classes)) for f in self)
         atomic_write_text(path, text)
         return Path(path)
 
@@ -211,6 +216,33 @@ class Predictions(Sequence[FacePrediction]):
         }
         atomic_write_text(path, json.dumps(doc, indent=1) + "\n")
         return Path(path)
+
+
+def row_values(face: FacePrediction, classes: Sequence[str]) -> list[Any]:
+    """The table row of a face, in column order (``BASE_COLUMNS``, then ``p_<class>``)."""
+    row = face.to_row()
+    return [row.get(c) for c in (*BASE_COLUMNS, *probability_columns(classes))]
+
+
+def _cell(value: Any) -> str:
+    """A CSV cell: empty for None/NaN, floats to 6 significant digits."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}" if math.isfinite(value) else ""
+    return str(value)
+
+
+def csv_line(values: Sequence[Any]) -> str:
+    """One CSV line (quoted where needed, ``\\n``-terminated) of the prediction table."""
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow([_cell(v) for v in values])
+    return buf.getvalue()
+
+
+def json_line(face: FacePrediction) -> str:
+    """One JSON Lines record of a face (:meth:`FacePrediction.to_record`, NaN as null)."""
+    return json.dumps(_finite(face.to_record())) + "\n"
 
 
 def _finite(value: Any) -> Any:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from facefactors.errors import DataError
-from facefactors.inference.io import is_video_name, read_video_frames
+from facefactors.inference.io import VideoFrames, is_video_name
 from facefactors.inference.predictions import FacePrediction, Predictions
 
 if TYPE_CHECKING:
@@ -299,18 +299,38 @@ class ExpressionRecognizer:
         """
         if tracker is None and track:
             tracker = self.tracker(detect_every)
-        source = str(path)
+        for batch in self.video_batches(VideoFrames(path, every), tracker):
+            yield from batch
+
+    def video_batches(
+        self, frames: VideoFrames, tracker: FaceTracker | None
+    ) -> Iterator[list[tuple[int, np.ndarray, list[FacePrediction]]]]:
+        """The work of :meth:`iter_video`, one classifier batch at a time.
+
+        A batch ends where the classifier is called (``batch_size`` frames or
+        faces), so after each one the tracker's state belongs to the batch's last
+        frame: a run that stops there and restarts at the next frame with that
+        state (:meth:`FaceTracker.state`) gives the same predictions.
+
+        Args:
+            frames: the video's frames (possibly from a ``start`` frame on).
+            tracker: follow faces with it, or ``None`` for a full detection per frame.
+
+        Yields:
+            Lists of ``(frame_index, rgb_frame, predictions)``, in frame order.
+        """
+        source = str(frames.path)
         buffer: list[tuple[int, np.ndarray, list[Face]]] = []
 
-        def drain() -> Iterator[tuple[int, np.ndarray, list[FacePrediction]]]:
+        def drain() -> list[tuple[int, np.ndarray, list[FacePrediction]]]:
             preds = self.classify_faces(
                 [b[2] for b in buffer], [source] * len(buffer), [b[0] for b in buffer]
             )
-            for (index, frame, _faces), p in zip(buffer, preds):
-                yield index, frame, p
+            out = [(index, frame, p) for (index, frame, _faces), p in zip(buffer, preds)]
             buffer.clear()
+            return out
 
-        for index, frame in read_video_frames(path, every):
+        for index, frame in frames:
             if tracker is not None:
                 boxes, landmarks = tracker.update(frame)
                 faces = self.pipeline.faces_from_landmarks(frame, boxes, landmarks)
@@ -318,8 +338,9 @@ class ExpressionRecognizer:
                 faces = self.pipeline.process(frame)
             buffer.append((index, frame, faces))
             if len(buffer) >= self.batch_size or sum(len(b[2]) for b in buffer) >= self.batch_size:
-                yield from drain()
-        yield from drain()
+                yield drain()
+        if buffer:
+            yield drain()
 
     def predict_video(
         self, path: str | os.PathLike, every: int = 1, track: bool = True, detect_every: int = 15

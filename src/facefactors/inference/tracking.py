@@ -80,6 +80,24 @@ class FaceTracker:
         self._boxes = np.zeros((0, 5), np.float32)
         self._since_detection = 0
 
+    def state(self) -> dict[str, object]:
+        """What the next :meth:`update` depends on, as plain JSON-ready values (float32
+        boxes round-trip exactly through Python floats)."""
+        return {
+            "boxes": self._boxes.tolist(),
+            "since_detection": self._since_detection,
+            "full_detections": self.full_detections,
+            "refinements": self.refinements,
+        }
+
+    def restore(self, state: dict[str, object]) -> None:
+        """Continue from a :meth:`state` snapshot."""
+        boxes = np.asarray(state["boxes"], np.float32)
+        self._boxes = boxes.reshape(-1, 5) if boxes.size else np.zeros((0, 5), np.float32)
+        self._since_detection = int(state["since_detection"])  # type: ignore[arg-type]
+        self.full_detections = int(state["full_detections"])  # type: ignore[arg-type]
+        self.refinements = int(state["refinements"])  # type: ignore[arg-type]
+
     def reset(self) -> None:
         """Forget the faces (call between videos or after a cut)."""
         self._boxes = np.zeros((0, 5), np.float32)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, NUM_POSE_BINS
+from facefactors.devices import check_device
 from facefactors.errors import ConfigError
 
 Variant = Literal["baseline", "id", "ipd"]
@@ -242,6 +243,7 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
         raise ConfigError(
             f"Config key 'data.synth_intensity' must be [low, high] with 0 <= low <= high, got {lo_hi}."
         )
+    check_device(t.device, "Config key 'train.device'")
     optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
     if d.val_every < 0:
         raise ConfigError(f"Config key 'data.val_every' must be at least 0, got {d.val_every}.")

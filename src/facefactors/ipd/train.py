@@ -254,7 +254,7 @@ def _setup(
         steps_per_epoch=steps,
         total=total,
     )
-    run.log.restore_window(state.get("metrics_window") if state else None)
+    run.log.restore_window(state.get("metrics_window") if state else None, last_checkpoint(out))
     return run, position
 
 

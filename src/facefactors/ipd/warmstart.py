@@ -13,28 +13,32 @@ from pathlib import Path
 
 import torch
 
-from facefactors.checkpoint import load_checkpoint
+from facefactors.checkpoint import entry, load_checkpoint
 from facefactors.errors import CheckpointError, ConfigError
 from facefactors.export.classifier import FORMAT as EXPORT_FORMAT
 from facefactors.export.classifier import IPD_TRAIN_FORMAT as TRAIN_FORMAT
+from facefactors.export.classifier import class_names
 from facefactors.ipd.model import IPDModel
 
 KEY = "model.init_checkpoint"
 
 
-def init_weights(state: dict) -> tuple[list[str], dict[str, torch.Tensor]]:
+def init_weights(state: dict, where: str = "it") -> tuple[list[str], dict[str, torch.Tensor]]:
     """Class names and a model state dict (``IPDModel`` key names) from a checkpoint dict.
 
     Raises:
-        CheckpointError: the dict is neither a training checkpoint nor an export.
+        CheckpointError: the dict is neither a training checkpoint nor an export, or
+            lacks an entry (named).
     """
     fmt = state.get("format")
+    if fmt in (TRAIN_FORMAT, EXPORT_FORMAT):
+        classes = class_names(state, where)
     if fmt == TRAIN_FORMAT:
-        return list(state["classes"]), dict(state["model"])
+        return classes, dict(entry(state, "model", where, dict))
     if fmt == EXPORT_FORMAT:
-        weights = {f"e_exp.{k}": v for k, v in state["e_exp"].items()}
-        weights |= {f"c_exp.{k}": v for k, v in state["c_exp"].items()}
-        return list(state["classes"]), weights
+        weights = {f"e_exp.{k}": v for k, v in entry(state, "e_exp", where, dict).items()}
+        weights |= {f"c_exp.{k}": v for k, v in entry(state, "c_exp", where, dict).items()}
+        return classes, weights
     raise CheckpointError(f"format {fmt!r} is neither an IPD-FER training checkpoint nor an export")
 
 
@@ -54,7 +58,7 @@ def load_init_checkpoint(model: IPDModel, path: str | Path) -> list[str]:
         CheckpointError: unreadable file, another format, or mismatched shapes.
     """
     try:
-        classes, weights = init_weights(load_checkpoint(path))
+        classes, weights = init_weights(load_checkpoint(path), str(path))
     except CheckpointError as exc:
         raise CheckpointError(f"Config key '{KEY}' ({path}): {exc}".rstrip(".") + ".") from None
     if classes != list(model.classes):
@@ -65,6 +69,8 @@ def load_init_checkpoint(model: IPDModel, path: str | Path) -> list[str]:
     own = model.state_dict()
     shared = {k: v for k, v in weights.items() if k in own}
     for name, tensor in shared.items():
+        if not isinstance(tensor, torch.Tensor):
+            raise CheckpointError(f"Config key '{KEY}' ({path}) holds {name}, which is no tensor.")
         if tensor.shape != own[name].shape:
             raise CheckpointError(
                 f"Config key '{KEY}' ({path}) holds {name} of shape {tuple(tensor.shape)}, "

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facefactors.checkpoint import load_checkpoint
+from facefactors.checkpoint import describe_problems, key_problems, load_checkpoint
 from facefactors.errors import CheckpointError
 
 # Wrapper keys under which training scripts nest the weights, tried in order.
@@ -28,7 +28,6 @@ _PREFIXES = ("module.", "backbone.", "model.", "_orig_mod.")
 # a bare ``weight``; other codebases use ``kernel``, ``head.*``, ``margin.*``...).
 _HEAD_PREFIXES = ("head.", "margin.", "classifier.", "metric_fc.", "arcface.", "loss.")
 _HEAD_KEYS = ("weight", "kernel")
-_MAX_LISTED = 6
 
 
 @dataclass
@@ -40,12 +39,6 @@ class LoadReport:
     missing: list[str] = field(default_factory=list)
     unexpected: list[str] = field(default_factory=list)
     mismatched: list[str] = field(default_factory=list)
-
-
-def _listing(keys: list[str]) -> str:
-    shown = ", ".join(keys[:_MAX_LISTED])
-    more = len(keys) - _MAX_LISTED
-    return f"{shown} (+{more} more)" if more > 0 else shown
 
 
 def read_state_dict(source: str | Path | Mapping) -> tuple[dict[str, torch.Tensor], str, dict]:
@@ -154,28 +147,15 @@ def load_backbone_weights(
     report.ignored = sorted(k for k in state if _is_head(k, model))
     state = {k: v for k, v in state.items() if not _is_head(k, model)}
     own = model.state_dict()
-    report.unexpected = sorted(k for k in state if k not in own)
-    report.mismatched = sorted(
-        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
-        for k, v in state.items()
-        if k in own and v.shape != own[k].shape
-    )
     # Old checkpoints have no BatchNorm ``num_batches_tracked``; torch fills it in.
-    report.missing = sorted(
-        k for k in own if k not in state and not k.endswith("num_batches_tracked")
+    report.missing, report.unexpected, report.mismatched = key_problems(
+        own, state, optional=lambda k: k.endswith("num_batches_tracked")
     )
-    problems = []
-    if report.missing:
-        problems.append(f"missing keys {_listing(report.missing)}")
-    if report.unexpected:
-        problems.append(f"unexpected keys {_listing(report.unexpected)}")
-    if report.mismatched:
-        problems.append(f"shape mismatches {_listing(report.mismatched)}")
+    problems = describe_problems(report.missing, report.unexpected, report.mismatched)
     if strict and problems:
         raise CheckpointError(
-            f"Checkpoint {where} does not match {type(model).__name__}: "
-            + "; ".join(problems)
-            + " (check the backbone name, width and input_size)."
+            f"Checkpoint {where} does not match {type(model).__name__}: {problems} "
+            "(check the backbone name, width and input_size)."
         )
     good = {k: v for k, v in state.items() if k in own and v.shape == own[k].shape}
     model.load_state_dict(good, strict=False)

@@ -23,10 +23,11 @@ work was split or interrupted.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -270,22 +271,65 @@ def prepare_dataset(opts: PrepareOptions, log: Log = _stderr) -> PrepareResult:
                     done[int(rec["i"])] = rec
 
     records = [done[j.index] for j in selected]
-    remaining = sum(1 for j in jobs if j.index not in done)
     stats = None
     if opts.shard.count == 1:
+        remaining = sum(1 for j in jobs if j.index not in done)
         stats = write_outputs(out_dir, header, records)
     else:
         name = f"annotations{opts.shard.suffix()}.csv"
         n = write_annotations(out_dir / name, records)
         log(f"shard {opts.shard}: wrote {n} rows to {out_dir / name}.")
-        if remaining == 0:
-            stats = write_outputs(out_dir, header, [done[j.index] for j in jobs])
-            log(
-                f"all {len(jobs)} samples have a record: merged into {out_dir / 'annotations.csv'}."
-            )
-        else:
-            log(f"{remaining} samples of other shards are not done yet; annotations.csv waits.")
+        stats, remaining = _merge_if_last(out_dir, header, jobs, opts.shard, log)
     return PrepareResult(out_dir, len(selected), len(pending), records, stats, remaining)
+
+
+MERGE_LOCK = ".merge.lock"
+
+
+def _merge_if_last(
+    out_dir: Path, header: dict, jobs: list[Job], shard: Shard, log: Log
+) -> tuple[dict[str, Any] | None, int]:
+    """Merge ``annotations.csv`` if every sample now has a record; return (stats, remaining).
+
+    Shards running at the same time each read the others' progress logs *now*
+    (not as they were when this shard started), under an exclusive lock on
+    ``OUT/.merge.lock``: a shard's records are on disk before it takes the lock,
+    so whichever shard takes it last sees every record and merges. The lock is
+    ``flock``, which the OS releases when a process dies: a killed shard never
+    leaves a stale lock behind.
+    """
+    with _exclusive(out_dir / MERGE_LOCK):
+        done = load_all_progress(out_dir, header)
+        remaining = sum(1 for j in jobs if j.index not in done)
+        if remaining:
+            log(
+                f"shard {shard}: {remaining} samples of other shards are not done yet; the last "
+                "shard to finish writes annotations.csv (or run `facefactors prepare ... --merge` "
+                "once they are all done)."
+            )
+            return None, remaining
+        stats = write_outputs(out_dir, header, [done[j.index] for j in jobs])
+    log(
+        f"shard {shard}: all {len(jobs)} samples have a record, this shard finished last: "
+        f"merged into {out_dir / 'annotations.csv'}."
+    )
+    return stats, 0
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``path`` (created if absent), waiting for it."""
+    with open(path, "a+b") as fh:
+        try:
+            import fcntl
+        except ImportError:  # pragma: no cover - Windows: no advisory locks
+            yield
+            return
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def merge_outputs(out_dir: str | os.PathLike, dataset: str | None = None) -> dict[str, Any]:
@@ -324,4 +368,5 @@ def merge_outputs(out_dir: str | os.PathLike, dataset: str | None = None) -> dic
             f"Cannot merge {out_dir}: {len(missing)} of {header['num_samples']} samples have no "
             f"record yet (first: sample {missing[0]}); logs found: {logs}."
         )
-    return write_outputs(out_dir, header, [done[i] for i in range(header["num_samples"])])
+    with _exclusive(out_dir / MERGE_LOCK):  # never beside a shard's own merge
+        return write_outputs(out_dir, header, [done[i] for i in range(header["num_samples"])])

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-import torch
-
+from facefactors.devices import check_device
 from facefactors.errors import ConfigError
 
 
@@ -131,7 +130,4 @@ def validate_config(cfg: PretrainConfig) -> None:
         raise ConfigError(
             "Config key 'verify_per_identity' must be at least 2 to form same-identity pairs."
         )
-    if cfg.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"Config key 'device' must be auto, cpu or cuda, got '{cfg.device}'.")
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("Config key 'device' is 'cuda' but no CUDA device is available.")
+    check_device(cfg.device, "Config key 'device'")

@@ -232,7 +232,7 @@ def pretrain(
     loss_name = f"loss/{cfg.head}"
     path = out / "backbone.pt"
     log = MetricsLog(out / "metrics.jsonl", step if state is not None else None)
-    log.restore_window(state.get("metrics_window") if state is not None else None)
+    log.restore_window(state.get("metrics_window") if state is not None else None, ckpt)
     verification: dict[str, float] = dict(state["metrics"]) if state is not None else {}
     last_loss = math.nan
 

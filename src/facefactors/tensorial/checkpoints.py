@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from facefactors.checkpoint import load_checkpoint
+from facefactors.checkpoint import entry, load_checkpoint, load_weights, positive_int
 from facefactors.config import to_dict
-from facefactors.errors import CheckpointError
+from facefactors.errors import CheckpointError, ConfigError
 from facefactors.tensorial.config import TensorialConfig, validate
 from facefactors.tensorial.model import TensorialModel, Z0AutoEncoder, build_model
 from facefactors.training.state import read_training_state
@@ -51,15 +51,16 @@ def load_verifier(path: str | Path) -> ResizedVerifier:
         raise CheckpointError(
             f"Verifier checkpoint {path} is not a backbone.pt of facefactors pretrain-id."
         )
-    c = state["config"]
+    size = positive_int(state, "config.input_size", path)
+    dim = state["config"].get("embedding_dim") if isinstance(state["config"], dict) else None
     net = create_backbone(
-        state["arch"],
-        width=c["width"],
-        input_size=c["input_size"],
-        embedding_dim=c.get("embedding_dim"),
+        entry(state, "arch", path, str),
+        width=positive_int(state, "config.width", path),
+        input_size=size,
+        embedding_dim=None if dim is None else positive_int(state, "config.embedding_dim", path),
         checkpoint=path,
     )
-    return ResizedVerifier(net, c["input_size"]).eval()
+    return ResizedVerifier(net, size).eval()
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -87,17 +88,18 @@ def load_generator(path: str | Path) -> tuple[TensorialModel | Z0AutoEncoder, Te
 
     state = load_checkpoint(path)
     if state.get("format") == FORMAT:
-        weights = {k[len("generator.") :]: v for k, v in state["model"].items()
-                   if k.startswith("generator.")}  # fmt: skip
+        weights = {k[len("generator.") :]: v for k, v in entry(state, "model", path, dict).items()
+                   if str(k).startswith("generator.")}  # fmt: skip
     elif state.get("format") == MODEL_FORMAT:
-        weights = state["generator"]
+        weights = entry(state, "generator", path, dict)
     else:
         raise CheckpointError(f"Checkpoint {path} is not a tensorial model (model.pt or last.pt).")
-    cfg = validate(from_dict(TensorialConfig, state["config"]))
-    generator = build_model(cfg.model).generator
     try:
-        generator.load_state_dict(weights)
-    except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"Checkpoint {path} does not fit its own config: {first}.") from None
+        cfg = validate(from_dict(TensorialConfig, entry(state, "config", path, dict)))
+    except ConfigError as exc:
+        raise CheckpointError(
+            f"Checkpoint {path} holds a config that does not load: {exc}"
+        ) from None
+    generator = build_model(cfg.model).generator
+    load_weights(generator, weights, path, "the generator its own config describes")
     return generator.eval(), cfg

@@ -42,10 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import torch
-
 from facefactors.config import load_config
 from facefactors.constants import CANONICAL_CLASSES
+from facefactors.devices import check_device
 from facefactors.errors import ConfigError
 
 NormalParam = Literal["nfe", "unit"]
@@ -352,10 +351,7 @@ def validate(cfg: TensorialConfig) -> TensorialConfig:
             raise ConfigError(f"train.{key} must be at least 1, got {getattr(t, key)}.")
     if t.max_steps is not None and t.max_steps < 1:
         raise ConfigError(f"train.max_steps must be at least 1 or null, got {t.max_steps}.")
-    if t.device not in ("auto", "cpu", "cuda"):
-        raise ConfigError(f"train.device must be auto, cpu or cuda, got {t.device!r}.")
-    if t.device == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device is 'cuda' but no CUDA device is available.")
+    check_device(t.device, "Config key 'train.device'")
     if not 1 <= d.synth_val_identities < d.synth_identities:
         raise ConfigError(
             "data.synth_val_identities must be at least 1 (validation needs identities "

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from facefactors.checkpoint import save_checkpoint
+from facefactors.checkpoint import entry, save_checkpoint
 from facefactors.config import save_config_yaml, to_dict
 from facefactors.tensorial.batch import Batch
 from facefactors.tensorial.checkpoints import FORMAT, load_verifier, model_state, read_checkpoint
@@ -175,7 +175,7 @@ def train(
         step, epoch, skip = 0, 0, 0
         if state is not None:
             step, epoch, skip = restore_training_state(state, model, optimizers, None, ckpt)
-            phases.state.k = float(state["began_k"])
+            phases.state.k = float(entry(state, "began_k", ckpt, (int, float)))
         if info.is_main:
             (out / "samples").mkdir(parents=True, exist_ok=True)
             save_config_yaml(cfg, out / "config.yaml")
@@ -183,7 +183,7 @@ def train(
         total = total_steps(t.epochs, spe, t.max_steps)
         log = MetricsLog(out / "metrics.jsonl" if info.is_main else None,
                          step if state is not None else None)  # fmt: skip
-        log.restore_window(state.get("metrics_window") if state is not None else None)
+        log.restore_window(state.get("metrics_window") if state is not None else None, ckpt)
         autocast = autocast_factory(info.device, t.bf16)
         preview = data.val.columns["image"][: t.sample_count].to(info.device)
         record: dict[str, float] = dict(state["metrics"]) if state is not None else {}

@@ -18,6 +18,8 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
+from facefactors.devices import check_device
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -38,8 +40,13 @@ class DistInfo:
         return self.rank == 0
 
 
-def resolve_device(name: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → this process's CUDA device if there is one, else CPU."""
+def resolve_device(name: str, local_rank: int = 0, what: str = "Device") -> torch.device:
+    """``auto`` → this process's CUDA device if there is one, else CPU.
+
+    Raises:
+        ConfigError: a name :func:`~facefactors.devices.check_device` refuses.
+    """
+    check_device(name, what)
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda":

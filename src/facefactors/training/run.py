@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from facefactors.checkpoint import atomic_write_bytes
-from facefactors.errors import ConfigError
+from facefactors.errors import CheckpointError, ConfigError
 from facefactors.imaging import to_hwc_uint8
 from facefactors.training.distributed import DistInfo, all_reduce_mean
 
@@ -52,6 +53,8 @@ class MetricsLog:
         resume_step: the step of the checkpoint a resumed run starts from. Lines
             logged after it are about to be redone and are dropped; a fresh run
             (None) starts the file empty, so a dead run's lines never mix in.
+            A line that does not parse (the last one, cut off by a kill
+            mid-write) is dropped. Each drop is said on stderr.
     """
 
     def __init__(self, path: Path | None, resume_step: int | None) -> None:
@@ -62,14 +65,18 @@ class MetricsLog:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         keep: list[str] = []
-        if resume_step is not None and path.exists():
-            for ln in path.read_text().splitlines():
-                try:
-                    record = json.loads(ln)
-                except json.JSONDecodeError:  # a partial line from a kill mid-write
-                    continue
-                if record.get("step", 0) <= resume_step:
-                    keep.append(ln)
+        if path.exists():
+            keep, later = _kept_lines(path, resume_step)
+            if later and resume_step is None:
+                _note(
+                    f"note: {path} held {later} line(s) of a run that stopped before its first "
+                    "checkpoint; they are dropped and the log starts afresh."
+                )
+            elif later:
+                _note(
+                    f"note: dropped {later} line(s) of {path} logged after the checkpoint's "
+                    f"step {resume_step}; those steps are redone."
+                )
         path.write_text("".join(ln + "\n" for ln in keep))
 
     def window(self) -> dict[str, object]:
@@ -77,11 +84,22 @@ class MetricsLog:
         then averages the same steps as an uninterrupted run's)."""
         return {"sums": dict(self.sums), "count": self.count}
 
-    def restore_window(self, window: dict[str, object] | None) -> None:
-        """Reopen a window saved by :meth:`window` (None: nothing was open)."""
-        if window:
-            self.sums = {str(k): float(v) for k, v in dict(window["sums"]).items()}
-            self.count = int(window["count"])
+    def restore_window(self, window: object, where: str | Path = "the checkpoint") -> None:
+        """Reopen a window saved by :meth:`window` (None: nothing was open).
+
+        Raises:
+            CheckpointError: ``window`` is not what :meth:`window` writes.
+        """
+        if not window:
+            return
+        try:
+            sums = {str(k): float(v) for k, v in dict(window["sums"]).items()}  # type: ignore[index]
+            count = int(window["count"])  # type: ignore[index]
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError(
+                f"Checkpoint {where} entry 'metrics_window' is not a saved averaging window."
+            ) from None
+        self.sums, self.count = sums, count
 
     def add(self, logs: dict[str, torch.Tensor | float]) -> None:
         for k, v in logs.items():
@@ -100,6 +118,36 @@ class MetricsLog:
             with self.path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
         return record
+
+
+def _kept_lines(path: Path, resume_step: int | None) -> tuple[list[str], int]:
+    """The lines of ``path`` a run keeps, and how many whole lines it drops as redone.
+
+    Lines that do not parse as a JSON object with a ``step`` are dropped with a
+    warning on stderr (the last one: cut off by a kill mid-write).
+    """
+    lines = path.read_bytes().decode("utf-8", errors="replace").splitlines()
+    keep, later = [], 0
+    for lineno, ln in enumerate(lines, start=1):
+        try:
+            record = json.loads(ln)
+            step = record["step"]
+            if not isinstance(step, (int, float)):
+                raise TypeError
+        except (json.JSONDecodeError, KeyError, TypeError):
+            what = "was cut off (a kill mid-write?)" if lineno == len(lines) else "does not parse"
+            _note(f"warning: {path} line {lineno} {what}; dropped it.")
+            continue
+        if resume_step is not None and step <= resume_step:
+            keep.append(ln)
+        else:
+            later += 1
+    return keep, later
+
+
+def _note(message: str) -> None:
+    """A one-line note or warning of the main process, on stderr."""
+    print(message, file=sys.stderr)
 
 
 def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:

@@ -21,8 +21,27 @@ import numpy as np
 import torch
 from torch import nn
 
-from facefactors.checkpoint import load_checkpoint, save_checkpoint
+from facefactors.checkpoint import (
+    clean_orphans,
+    entry,
+    load_checkpoint,
+    load_weights,
+    save_checkpoint,
+)
 from facefactors.errors import CheckpointError
+
+# What every training checkpoint holds (besides a trainer's extras), with its type.
+LAYOUT: dict[str, type | tuple[type, ...]] = {
+    "config": dict,
+    "model": dict,
+    "optimizers": dict,
+    "schedulers": dict,
+    "rng": dict,
+    "step": int,
+    "epoch": int,
+    "batch_in_epoch": int,
+    "metrics": dict,
+}
 
 
 def rng_state() -> dict[str, Any]:
@@ -111,12 +130,19 @@ def read_training_state(path: str | Path, format: str, what: str) -> dict[str, A
         format: the expected format tag.
         what: the trainer in words, for the error (``an IPD-FER training checkpoint``).
 
+    A resume reads the checkpoint through here, so the temporary file of a save
+    that was killed is removed first (:func:`~facefactors.checkpoint.clean_orphans`).
+
     Raises:
-        CheckpointError: missing, truncated, or written by another trainer.
+        CheckpointError: missing, truncated, written by another trainer, or lacking
+            an entry of the training layout (named).
     """
+    clean_orphans(path)
     state = load_checkpoint(path)
     if state.get("format") != format:
         raise CheckpointError(f"Checkpoint {path} is not {what}.")
+    for key, kind in LAYOUT.items():
+        entry(state, key, path, kind)
     return state
 
 
@@ -130,16 +156,36 @@ def restore_training_state(
     """Load weights, optimisers, schedulers and RNGs; return (step, epoch, batch_in_epoch).
 
     Raises:
-        CheckpointError: the weights or optimisers do not fit this model.
+        CheckpointError: the weights, optimisers, schedulers or RNG states do not fit
+            this model (each named).
     """
+    load_weights(model, entry(state, "model", path, dict), path, "this model")
+    parts = [(f"optimizers.{n}", o) for n, o in optimizers.items()]
+    parts += [(f"schedulers.{n}", s) for n, s in (schedulers or {}).items()]
+    for key, obj in parts:
+        saved = entry(state, key, path, dict)
+        try:
+            obj.load_state_dict(saved)
+        except Exception as exc:  # torch raises KeyError/ValueError/TypeError... for a bad dict
+            raise CheckpointError(
+                f"Checkpoint {path} entry '{key}' does not fit this run ({_first_line(exc)})."
+            ) from None
     try:
-        model.load_state_dict(state["model"])
-        for name, opt in optimizers.items():
-            opt.load_state_dict(state["optimizers"][name])
-        for name, sched in (schedulers or {}).items():
-            sched.load_state_dict(state["schedulers"][name])
-    except (KeyError, RuntimeError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"Checkpoint {path} does not match this model: {first}.") from None
-    set_rng_state(state["rng"])
-    return state["step"], state["epoch"], state["batch_in_epoch"]
+        set_rng_state(entry(state, "rng", path, dict))
+    except CheckpointError:
+        raise
+    except Exception as exc:
+        raise CheckpointError(
+            f"Checkpoint {path} entry 'rng' is not a saved RNG state ({_first_line(exc)})."
+        ) from None
+    return (
+        entry(state, "step", path, int),
+        entry(state, "epoch", path, int),
+        entry(state, "batch_in_epoch", path, int),
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message, or its type name."""
+    text = str(exc).strip()
+    return text.splitlines()[0].rstrip(".") if text else type(exc).__name__
