@@ -10,7 +10,9 @@ YAML presets in ``facefactors/configs/`` override some of them, and
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, NUM_POSE_BINS
@@ -148,6 +150,10 @@ class DataConfig:
     Attributes:
         source: ``synth`` renders procedural faces; any other name (``prepared``,
             ``rafdb``, ``ferplus``, ...) is read from ``root`` by ``facefactors.data``.
+            A ``root`` given with ``source: synth`` is never ignored: a folder written
+            by ``facefactors prepare`` makes the source ``prepared`` (said on stderr
+            and saved in ``config.yaml``); any other folder is an error naming both
+            keys (:func:`resolve_data_source`).
         root: dataset folder for non-synthetic sources.
         fold: test fold of a cross-validated dataset (CK+: samples of split
             ``all`` with a ``fold``); training uses the other folds. Required for
@@ -265,12 +271,52 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
             "Config key 'data.synth_val_identities' must be at least 0 and below "
             f"data.synth_identities ({d.synth_identities})."
         )
+    resolve_data_source(d)
     if d.source == "synth" and d.synth_val_identities == 0:
         raise ConfigError(
             "Config key 'data.synth_val_identities' must be at least 1: validation needs "
             "held-out identities, and with none it would run on training images."
         )
     return cfg
+
+
+def resolve_data_source(d: DataConfig) -> str:
+    """Make ``data.source`` agree with ``data.root``: never train on faces the root does not hold.
+
+    A root that ``source: synth`` would ignore (the preset default, with the user's
+    ``--set data.root=PREP`` and no ``data.source``) is read when it is a folder
+    written by ``facefactors prepare`` (its ``prepared.json`` or ``annotations.csv``
+    says so unambiguously): the source becomes ``prepared`` in place, so the saved
+    config shows the data actually used, and a note says so on stderr. Any other
+    root is an error: guessing a dataset format from a raw folder could read the
+    wrong protocol.
+
+    Returns:
+        The source in use.
+
+    Raises:
+        ConfigError: ``data.root`` is set, ``data.source`` is ``synth`` and the root
+            is not a prepared folder (naming both keys).
+    """
+    from facefactors.data.prepared import MANIFEST
+
+    if d.source != "synth" or d.root is None:
+        return d.source
+    root = Path(d.root).expanduser()
+    marker = next((root / n for n in (MANIFEST, "annotations.csv") if (root / n).is_file()), None)
+    if marker is None:
+        raise ConfigError(
+            f"Config key 'data.root' is {d.root} but 'data.source' is 'synth', which renders "
+            "faces and reads no folder; set data.source to the loader of that folder "
+            "(prepared, folder, csv, rafdb, ckplus7, ...) or drop data.root."
+        )
+    d.source = "prepared"
+    print(
+        f"note: data.source set to 'prepared' because data.root {d.root} holds {marker.name} "
+        "(a folder written by `facefactors prepare`).",
+        file=sys.stderr,
+    )
+    return d.source
 
 
 def neutral_index(classes: list[str]) -> int:
