@@ -81,7 +81,7 @@ def test_generic_errors(tmp_path):
     (tmp_path / "test" / "sad").mkdir(parents=True)
     with pytest.raises(DataError, match=r"Split folder .*test holds no images"):
         load_folder(tmp_path)
-    with pytest.raises(DataError, match="has no <split>/<class>/ subfolders"):
+    with pytest.raises(DataError, match="has no <split>/<class>/ or <class>/ subfolders"):
         load_folder(tmp_path / "test" / "sad")
 
 

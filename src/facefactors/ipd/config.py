@@ -104,8 +104,15 @@ class TrainConfig:
         schedule: ``alternating`` runs Algorithm 1's three phases as written;
             ``joint`` shares one encoder pass between phases 1 and 3 (Eq. 12; see
             ``facefactors.ipd.phases``), which is cheaper.
-        epochs: number of passes over the training split.
-        max_steps: stop after this many steps in total (None: run all epochs).
+        epochs: number of passes over the training split (raised by ``min_steps``).
+        min_steps: train at least this many optimiser steps: ``epochs`` and
+            ``lr_step_epochs`` are stretched by the same factor when the epochs
+            fall short, so a small dataset still trains a sensible length (see
+            :mod:`facefactors.training.budget`; the saved config shows the result).
+            None: the epochs as given.
+        max_steps: stop after this many steps in total (None: run all epochs);
+            with ``min_steps`` equal to it, the budget is exactly that many steps;
+            below ``min_steps`` it wins (a capped run, reported as stopped early).
         batch_size: images per step per process.
         lr, betas, weight_decay: Adam settings shared by every phase's optimiser.
         lr_step_epochs, lr_gamma: StepLR decay (×gamma every ``lr_step_epochs``).
@@ -124,6 +131,7 @@ class TrainConfig:
     seed: int = 0
     schedule: Schedule = "alternating"
     epochs: int = 30
+    min_steps: int | None = None
     max_steps: int | None = None
     batch_size: int = 32
     lr: float = 1e-4
@@ -155,13 +163,18 @@ class DataConfig:
             and saved in ``config.yaml``); any other folder is an error naming both
             keys (:func:`resolve_data_source`).
         root: dataset folder for non-synthetic sources.
-        fold: test fold of a cross-validated dataset (CK+: samples of split
-            ``all`` with a ``fold``); training uses the other folds. Required for
+        fold: test fold of a cross-validated dataset (samples of split ``all``:
+            CK+, a flat ``folder``); training uses the other folds. Required for
             such datasets, ignored (must stay null) for datasets with splits.
-        val_every: validation images held out of training when the dataset has
-            no ``val`` split: every n-th training image (every n-th training
-            subject for cross-validated data); 0 holds none out (the paper's
-            protocol: no validation, the full training split is trained on).
+        folds: number of person-independent folds to deal the subjects of a
+            dataset of split ``all`` into when it has no folds of its own (a flat
+            folder prepared with subject ids); ``reproduce --folds K`` sets it.
+            The rule is :func:`facefactors.data.subjects.subject_folds`.
+        val_every: validation held out of training when the dataset has no
+            ``val`` split: every n-th training subject (whole people), or every
+            n-th image when the dataset has no subject ids (validation then shares
+            people with training, and the log and report say so); 0 holds none
+            out (the paper's protocol: the full training split is trained on).
         size: square image size fed to every network (112 or 64; divisible by 16).
         synth_identities: training identities rendered (validation ones included).
         synth_per_identity: images per identity.
@@ -178,6 +191,7 @@ class DataConfig:
     source: str = "synth"
     root: str | None = None
     fold: int | None = None
+    folds: int | None = None
     val_every: int = 10
     size: int = 112
     synth_identities: int = 200
@@ -237,11 +251,21 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
         raise ConfigError(
             f"Config key 'data.synth_intensity' must be [low, high] with 0 <= low <= high, got {lo_hi}."
         )
-    optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
+    optional = {
+        "train.min_steps": t.min_steps,
+        "train.max_steps": t.max_steps,
+        "train.threads": t.threads,
+    }
     if d.val_every < 0:
         raise ConfigError(f"Config key 'data.val_every' must be at least 0, got {d.val_every}.")
     if d.fold is not None and d.fold < 0:
         raise ConfigError(f"Config key 'data.fold' must be at least 0 (or null), got {d.fold}.")
+    if d.folds is not None and d.folds < 2:
+        raise ConfigError(f"Config key 'data.folds' must be at least 2 (or null), got {d.folds}.")
+    if d.folds is not None and d.fold is not None and d.fold >= d.folds:
+        raise ConfigError(
+            f"Config key 'data.fold' is {d.fold} but data.folds is {d.folds}: folds count from 0."
+        )
     for key, value in optional.items():
         if value is not None and value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1 (or null), got {value}.")
