@@ -97,20 +97,33 @@ def _is_flat(root: Path, top: list[Path], resolve: Callable[[str, Path], str]) -
 
     Flat when no subfolder is a known split name and at least one is a class name;
     then every subfolder must be a class (the first that is not raises, named).
+
+    Raises:
+        DataError: split folders beside class folders, or an unknown class folder
+            in a flat tree.
     """
-    if any(split_name(d.name) for d in top):
-        return False
-    known = []
-    for d in top:
+
+    def is_class(d: Path) -> bool:
         try:
             resolve(d.name, d)
-            known.append(True)
         except DataError:
-            known.append(False)
-    if any(known) and not all(known):
+            return False
+        return True
+
+    known = [is_class(d) for d in top]
+    splits = [d.name for d in top if split_name(d.name)]
+    if splits and any(known):
+        classes = [d.name for d, k in zip(top, known) if k]
+        raise DataError(
+            f"Dataset folder {root} mixes split folders ({', '.join(splits)}) with class "
+            f"folders ({', '.join(classes)}); use root/<split>/<class>/ or root/<class>/."
+        )
+    if splits or not any(known):
+        return False
+    if not all(known):
         bad = top[known.index(False)]
         resolve(bad.name, bad)  # raises: a flat tree with an unknown class folder
-    return all(known)
+    return True
 
 
 def load_folder(
