@@ -154,3 +154,15 @@ def test_paper_preset_on_prepared_folders(prepared, tmp_path):
     )
     results = json.loads(path.read_text())
     assert results["dataset"]["num_test"] == 7 and "folds" not in results["methods"]["id"]
+
+
+def test_evaluate_help_names_both_test_sets(capsys):
+    from facefactors.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "real test split" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "without --data: synthetic test people" in text
