@@ -169,7 +169,7 @@ def test_wrong_width_and_truncated_file_and_arch(tmp_path) -> None:
 
 def test_unknown_backbone_and_bad_sizes() -> None:
     with pytest.raises(
-        ConfigError, match="Unknown backbone 'nope'; valid names: resnet18, iresnet18"
+        ConfigError, match="Unknown backbone 'nope'; valid names: resnet18, resnet18_fc, iresnet18"
     ):
         create_backbone("nope")
     with pytest.raises(ConfigError, match="embedding_dim=512 needs width=64"):
