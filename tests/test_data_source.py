@@ -27,6 +27,8 @@ def test_a_prepared_root_sets_the_source(tmp_path, marker, capsys):
     cfg = _cfg(f"data.root={tmp_path}")
     assert cfg.data.source == "prepared"
     assert "data.source set to 'prepared'" in capsys.readouterr().err
+    assert _cfg(f"data.root={tmp_path}").data.source == "prepared"  # again, said once
+    assert "data.source" not in capsys.readouterr().err
     # An explicit source is kept as given, and no root leaves the synthetic faces.
     assert _cfg(f"data.root={tmp_path}", "data.source=csv").data.source == "csv"
     assert _cfg().data.source == "synth"

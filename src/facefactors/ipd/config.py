@@ -304,6 +304,9 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
     return cfg
 
 
+_NOTED_ROOTS: set[str] = set()
+
+
 def resolve_data_source(d: DataConfig) -> str:
     """Make ``data.source`` agree with ``data.root``: never train on faces the root does not hold.
 
@@ -335,6 +338,9 @@ def resolve_data_source(d: DataConfig) -> str:
             "(prepared, folder, csv, rafdb, ckplus7, ...) or drop data.root."
         )
     d.source = "prepared"
+    if str(root) in _NOTED_ROOTS:  # reproduce builds one config per run: say it once
+        return d.source
+    _NOTED_ROOTS.add(str(root))
     print(
         f"note: data.source set to 'prepared' because data.root {d.root} holds {marker.name} "
         "(a folder written by `facefactors prepare`).",
