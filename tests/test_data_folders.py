@@ -81,7 +81,7 @@ def test_generic_errors(tmp_path):
     (tmp_path / "test" / "sad").mkdir(parents=True)
     with pytest.raises(DataError, match=r"Split folder .*test holds no images"):
         load_folder(tmp_path)
-    with pytest.raises(DataError, match="has no <split>/<class>/ subfolders"):
+    with pytest.raises(DataError, match="has no <split>/<class>/ or <class>/ subfolders"):
         load_folder(tmp_path / "test" / "sad")
 
 
@@ -134,3 +134,45 @@ def test_csv_errors(tmp_path):
     f.write_text("path,label\n")
     with pytest.raises(DataError, match="lists no images"):
         load_csv(f)
+
+
+def test_flat_tree_with_numbered_and_mapped_classes_and_subjects(tmp_path):
+    _img(tmp_path / "1 - Happy" / "S01_a.png")
+    _img(tmp_path / "02_sad" / "S02_b.png")
+    _img(tmp_path / "Joy!" / "S01_c.png")
+    with pytest.raises(DataError, match=r"Class folder .*Joy!.*--class-map 'Joy!=CLASS'"):
+        load_folder(tmp_path)
+    idx = load_folder(tmp_path, class_map="joy!=surprised", subject_regex=r"^(?P<subject>S\d+)_")
+    assert idx.classes == ("happy", "sad", "surprise") and idx.splits == ("all",)
+    assert sorted((s.subject, idx.classes[s.label]) for s in idx.samples) == [
+        ("S01", "happy"),
+        ("S01", "surprise"),
+        ("S02", "sad"),
+    ]
+    with pytest.raises(
+        DataError, match=r"S02_b\.png: subject pattern .* does not match the file name"
+    ):
+        load_folder(tmp_path, class_map={"Joy!": "happy"}, subject_regex=r"^(P\d+)_")
+    with pytest.raises(DataError, match="subject_regex .* not a valid regular expression"):
+        load_folder(tmp_path, subject_regex="(")
+    _img(tmp_path / "train" / "happy" / "x.png")  # split folders beside class folders
+    with pytest.raises(DataError, match=r"mixes split folders \(train\) with class folders"):
+        load_folder(tmp_path, class_map="joy!=happy")
+
+
+def test_csv_subjects_from_a_column_or_the_file_name(tmp_path):
+    _img(tmp_path / "S07_001.png")
+    _img(tmp_path / "S08_001.png")
+    f = tmp_path / "l.csv"
+    f.write_text("path,label,person\nS07_001.png,1 - Joy,p7\nS08_001.png,anger,p8\n")
+    idx = load_csv(f, class_map="1 - Joy=happy", subject_column="person")
+    assert [(s.subject, idx.classes[s.label]) for s in idx.samples] == [
+        ("p7", "happy"),
+        ("p8", "anger"),
+    ]
+    idx = load_csv(f, class_map="1 - joy=happy", subject_regex=r"^(S\d+)_")
+    assert [s.subject for s in idx.samples] == ["S07", "S08"]
+    with pytest.raises(DataError, match=r"l\.csv line 1: the header lacks column\(s\) who"):
+        load_csv(f, class_map="1 - Joy=happy", subject_column="who")
+    with pytest.raises(DataError, match=r"entry 'joy' must look like NAME=CLASS"):
+        load_csv(f, class_map="joy")

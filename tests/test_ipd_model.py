@@ -143,8 +143,8 @@ def test_first_stage_instance_norm_discards_the_scale_of_the_feature() -> None:
 
 def test_a_null_id_checkpoint_warns_loudly(capsys) -> None:
     from facefactors.config import load_config
+    from facefactors.ipd.checks import warn_random_identity_encoder
     from facefactors.ipd.config import IPDConfig
-    from facefactors.ipd.train import warn_random_identity_encoder
 
     cfg = load_config(IPDConfig, "ipd_synth_quick", [])
     with pytest.warns(UserWarning, match="id_checkpoint is null"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -13,6 +14,7 @@ from facefactors.errors import CheckpointError, ConfigError, NonFiniteLossError
 from facefactors.export.classifier import load_expression_model
 from facefactors.ipd.train import read_checkpoint as read_training_state
 from facefactors.ipd.train import train
+from facefactors.training.run import LABEL_BAND
 from ipd_helpers import one_thread, random_bundle, tiny_config  # noqa: F401 - autouse fixture
 
 
@@ -76,7 +78,10 @@ def test_run_folder_contents(tmp_path) -> None:
     from PIL import Image
 
     grid = Image.open(run / "samples" / "step_000002.png")
-    assert grid.size == (4 * 34 + 2, 2 * 34 + 2)  # 4 columns × 2 rows of 32 px + 2 px padding
+    # 4 columns × 2 rows of 32 px + 2 px padding, under a band naming the columns
+    assert grid.size == (4 * 34 + 2, LABEL_BAND + 2 * 34 + 2)
+    band = np.asarray(grid.convert("L"))[:LABEL_BAND]  # real | id | id+pose | id+pose+exp
+    assert all((band[:, 2 + j * 34 : 34 + j * 34] < 128).any() for j in range(4))
     assert read_training_state(run / "checkpoints" / "last.pt")["step"] == result.step == 3
     net = load_expression_model(run / "model.pt")
     x = torch.rand(2, 3, 32, 32)
@@ -136,6 +141,8 @@ def test_short_synthetic_run_lowers_training_losses(tmp_path) -> None:
 
     grid = Image.open(tmp_path / "run" / "samples" / "step_000040.png")
     assert grid.size[0] == 6 * 34 + 2
+    band = np.asarray(grid.convert("L"))[:LABEL_BAND]  # ... | neutral | frontal_neutral
+    assert (band[:, 2 + 5 * 34 :] < 128).any()
 
 
 def test_no_pose_mode_with_extra_neutral(tmp_path) -> None:

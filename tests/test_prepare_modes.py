@@ -238,11 +238,15 @@ def test_output_names_are_stable_and_unique(tmp_path):
     ]
     root.mkdir()
     index = DatasetIndex("folder", ("happy", "sad"), samples_, str(root))
-    names = [j.out_rel for j in plan_jobs(index, "jpg")]
-    assert names == [
-        "images/train/train/happy/a.jpg",
-        "images/train/train/happy/a-2.jpg",
-        "images/train/train/happy/a.jpg",
+    jobs = plan_jobs(index, "jpg")
+    assert [j.out_rel for j in jobs] == [
+        "images/train/happy/a.jpg",  # the split folder is not repeated
+        "images/train/happy/a-2.jpg",
+        "images/train/happy/a.jpg",
         "images/test/fer0000007.jpg",
     ]
+    # The name folders prepared before had (kept for their progress records).
+    assert jobs[0].legacy_rel == "images/train/train/happy/a.jpg" and jobs[3].legacy_rel is None
     assert output_rel("x/y.z.png", "val", "png") == "images/val/x/y.z.png"
+    assert output_rel("Validation/x.png", "val", "png") == "images/val/x.png"
+    assert output_rel("Image/aligned/x.jpg", "train", "jpg") == "images/train/Image/aligned/x.jpg"

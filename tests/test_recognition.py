@@ -193,7 +193,9 @@ def test_short_training_lowers_loss_and_backbone_roundtrips(tmp_path) -> None:
     assert len(losses) == 12 and np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
     assert sum("verify/acc" in r for r in lines) == 4 and (tmp_path / "config.yaml").is_file()
     saved = load_checkpoint(res.backbone_path)
-    assert saved["arch"] == "resnet18_fc" and saved["verification"]["acc"] == res.verification["acc"]
+    assert (
+        saved["arch"] == "resnet18_fc" and saved["verification"]["acc"] == res.verification["acc"]
+    )
     assert saved["config"]["width"] == 4
     model = create_backbone("resnet18_fc", width=4, input_size=32, checkpoint=res.backbone_path)
     for k, v in model.state_dict().items():

@@ -244,6 +244,11 @@ def test_evaluate_command_on_a_prepared_folder(rafdb_run, tmp_path):
     argv += ["--run", f"ipd={out / 'seed0'}", "--run", f"ipd={out / 'seed1'}"]
     assert main(argv) == 0
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    # One title for one dataset: reproduce and evaluate both name it as loaded.
+    assert results["dataset"]["name"] == "rafdb" and results["dataset"]["source"] == "prepared"
+    assert (tmp_path / "ev" / "report.md").read_text().startswith("# Results: rafdb\n")
+    assert (out / "report.md").read_text().startswith("# Results: rafdb\n")
+    assert any("trained 2 optimiser steps" in n for n in results["notes"])
     entry = results["methods"]["ipd"]
     assert entry["seeds"] == [0, 1]
     for i, seed in enumerate((0, 1)):  # same predictions as the reproduce driver made

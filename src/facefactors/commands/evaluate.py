@@ -19,7 +19,11 @@ import argparse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("evaluate", help="evaluate trained runs on synthetic test identities")
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate trained runs on unseen synthetic identities, or on a real test split "
+        "with --data",
+    )
     p.add_argument(
         "--run",
         dest="runs",
@@ -37,8 +41,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--dataset", default="prepared",
         help="loader name for --data (default: a `facefactors prepare` folder)",
     )  # fmt: skip
-    p.add_argument("--test-identities", type=int, default=40, help="unseen test identities")
-    p.add_argument("--test-per-identity", type=int, default=14, help="faces per identity")
+    p.add_argument(
+        "--test-identities", type=int, default=40, metavar="N",
+        help="without --data: synthetic test people, never seen in training (default 40)",
+    )  # fmt: skip
+    p.add_argument(
+        "--test-per-identity", type=int, default=14, metavar="N",
+        help="without --data: faces rendered per test person (default 14)",
+    )  # fmt: skip
     p.add_argument(
         "--verifier", default=None, metavar="BACKBONE",
         help="tensorial runs: V for identity cosines (a pretrain-id backbone.pt)",

@@ -1,6 +1,9 @@
-"""``facefactors prepare DATASET ROOT --out DIR``: detect, align and pose-label a dataset.
+r"""``facefactors prepare DATASET ROOT --out DIR``: detect, align and pose-label a dataset.
 
 See :mod:`facefactors.prepare` for what is written and how runs resume and merge.
+
+facefactors prepare folder faces/ --out prep --subject-regex '^(S\d+)_' \
+    --class-map '1 - Joy=happy,2 - Anger=anger'
 """
 
 from __future__ import annotations
@@ -65,6 +68,21 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="KEY=VALUE",
         help="dataset loader option, value read as YAML (e.g. --opt aligned=false); repeatable",
     )
+    p.add_argument(
+        "--class-map", default=None, metavar="MAP",
+        help="folder and csv: class names, e.g. '1 - Joy=happy,2 - Grr=anger' (names such as "
+        "'1 - Happy' or '01_happy' need no map)",
+    )  # fmt: skip
+    p.add_argument(
+        "--subject-regex", default=None, metavar="REGEX",
+        help="folder and csv: the subject id in each file name: group 'subject', else group 1, "
+        "else the whole match (e.g. '^(S\\d+)_'); written to annotations.csv for "
+        "person-independent folds",
+    )  # fmt: skip
+    p.add_argument(
+        "--subject-column", default=None, metavar="NAME",
+        help="csv: the column holding the subject id (default: subject)",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -79,6 +97,25 @@ def parse_options(items: list[str]) -> dict:
         if len(keys) != 1:
             raise ConfigError(f"Option --opt {text!r} must be key=value with a plain key.")
         out[keys[0]] = value
+    return out
+
+
+def dataset_options(args: argparse.Namespace) -> dict:
+    """Loader options: ``--opt`` items plus ``--class-map``/``--subject-*`` when given."""
+    from facefactors.errors import ConfigError
+
+    out = parse_options(args.opt)
+    flags = {
+        "class_map": args.class_map,
+        "subject_regex": args.subject_regex,
+        "subject_column": args.subject_column,
+    }
+    for key, value in flags.items():
+        if value is None:
+            continue
+        if key in out:
+            raise ConfigError(f"Option {key} is given both as --opt and as its own flag.")
+        out[key] = value
     return out
 
 
@@ -102,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         weights_dir=args.weights,
         limit=args.limit,
         image_format=args.format,
-        dataset_options=parse_options(args.opt),
+        dataset_options=dataset_options(args),
         chunk=args.chunk,
         min_face_size=args.min_face,
     )

@@ -29,6 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="faces rendered at once")
     add_overrides_option(p, "expression_intensity=[0.3,0.7]")
     p.add_argument("--no-contact-sheets", action="store_true", help="skip the contact sheets")
+    p.add_argument(
+        "--layout", choices=("rafdb", "folder"), default="rafdb",
+        help="rafdb (default), or folder: plain PNGs in numbered class folders named by person, "
+        "OUT/<k> - <Class>/S<identity>_<n>.png, with no factors or contact sheets",
+    )  # fmt: skip
     p.set_defaults(func=run)
 
 
@@ -36,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from facefactors.config import apply_overrides, from_dict
     from facefactors.errors import FaceFactorsError
     from facefactors.synth.dataset import check_positive, check_size
-    from facefactors.synth.export import export_rafdb
+    from facefactors.synth.export import export_folder, export_rafdb
     from facefactors.synth.sampling import SPLITS, SynthConfig
 
     if args.split not in SPLITS:
@@ -49,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
         check_positive(flag, value)
     check_size(args.size, "--size")
     config = from_dict(SynthConfig, apply_overrides({}, args.overrides))
+    if args.layout == "folder":
+        summary = export_folder(
+            args.out, args.split, args.identities, args.per_identity, args.size, args.seed,
+            config if args.overrides else None, args.batch_size,
+        )  # fmt: skip
+        json.dump(summary, sys.stdout)
+        sys.stdout.write("\n")
+        return 0
     summary = export_rafdb(
         args.out,
         split=args.split,

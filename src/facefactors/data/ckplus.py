@@ -20,6 +20,7 @@ import numpy as np
 from facefactors.data.labels import CKPLUS6, CKPLUS7, CKPLUS_CODES, canonical_order, decode_code
 from facefactors.data.parsing import first_existing, require_dir
 from facefactors.data.records import DatasetIndex, Sample, count_drop, fold_split, line_error
+from facefactors.data.subjects import subject_folds
 from facefactors.errors import DataError
 from facefactors.textfile import read_text
 
@@ -32,24 +33,12 @@ NEUTRAL_MODES = ("reference", "class", "none")
 
 
 def ckplus_folds(subjects: list[str], k: int = 10, seed: int = 0) -> dict[str, int]:
-    """Deterministic subject -> fold map: a seeded permutation, dealt round-robin.
-
-    Args:
-        subjects: Subject ids (any order; they are sorted first, so the result does
-            not depend on directory listing order).
-        k: Number of folds.
-        seed: Permutation seed.
+    """Deterministic subject -> fold map (:func:`facefactors.data.subjects.subject_folds`).
 
     Raises:
         DataError: Fewer subjects than folds.
     """
-    ordered = sorted(set(subjects))
-    if len(ordered) < k:
-        raise DataError(
-            f"CK+ has {len(ordered)} labelled subjects, fewer than the {k} folds asked for."
-        )
-    perm = np.random.default_rng(seed).permutation(len(ordered))
-    return {ordered[j]: pos % k for pos, j in enumerate(perm)}
+    return subject_folds(subjects, k, seed, "CK+")
 
 
 def _read_code(path: Path) -> int:

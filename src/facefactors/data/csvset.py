@@ -1,7 +1,9 @@
 """A CSV list of images: header ``path,label[,split]`` and optional extra columns.
 
-``label`` is a canonical class name or alias; ``path`` is relative to the CSV's
-folder (absolute paths are kept). Optional columns understood: ``split``,
+``label`` is a canonical class name or alias (or a numbered one, ``1 - Happy``, or
+any name a ``class_map`` maps); ``path`` is relative to the CSV's folder (absolute
+paths are kept). The subject comes from the ``subject`` column (another column
+with ``subject_column``) or from each file name (``subject_regex``). Optional columns understood: ``split``,
 ``subject``, ``fold`` (int), ``yaw``, ``pitch``, ``roll`` (degrees), ``pose_bin``
 (int), ``det_score``; empty cells mean unknown. This also reads the
 ``annotations.csv`` that ``facefactors prepare`` writes. Other columns are kept
@@ -11,11 +13,11 @@ as text in ``Sample.meta``.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from facefactors.data.generic import resolve_classes
-from facefactors.data.labels import class_index, resolve_class
+from facefactors.data.labels import class_index, parse_class_map, resolve_class_name
 from facefactors.data.parsing import (
     check_missing_policy,
     image_present,
@@ -25,6 +27,7 @@ from facefactors.data.parsing import (
     require_file,
 )
 from facefactors.data.records import DatasetIndex, Sample
+from facefactors.data.subjects import compile_subject_regex, subject_from_name
 from facefactors.errors import DataError
 
 FLOAT_COLUMNS = ("yaw", "pitch", "roll", "det_score")
@@ -55,6 +58,9 @@ def load_csv(
     classes: Sequence[str] | None = None,
     missing: str = "error",
     check_files: bool = True,
+    class_map: str | Mapping[str, str] | None = None,
+    subject_column: str = "subject",
+    subject_regex: str | None = None,
 ) -> DatasetIndex:
     """Index the images listed in a CSV.
 
@@ -65,10 +71,16 @@ def load_csv(
             in canonical order.
         missing: ``"error"`` or ``"skip"`` (counted) for listed images that do not exist.
         check_files: Check that every listed image exists.
+        class_map: Label -> class (``"1 - Happy=happy,..."`` or a mapping) for labels
+            that are neither classes nor numbered classes.
+        subject_column: Column holding the subject id (required in the header when
+            not ``subject``); empty cells mean unknown.
+        subject_regex: Read the subject from each image's file name instead (see
+            :func:`facefactors.data.subjects.subject_from_name`).
 
     Raises:
         DataError: A missing file or column, an unknown label, a malformed field,
-            a missing image, or no rows.
+            a missing image, a file name the subject pattern does not match, or no rows.
     """
     check_missing_policy(missing)
     csv_path = Path(csv_path)
@@ -76,11 +88,14 @@ def load_csv(
         csv_path = csv_path / "annotations.csv"
     csv_path = require_file(csv_path, "Image list CSV")
     base = csv_path.parent
+    mapping = parse_class_map(class_map, f"Option class_map for {csv_path}")
+    regex = compile_subject_regex(subject_regex)
+    required = ("path", "label") + (() if subject_column == "subject" else (subject_column,))
     dropped: dict[str, int] = {}
     rows = []
-    for lineno, row in iter_csv(csv_path, ("path", "label")):
+    for lineno, row in iter_csv(csv_path, required):
         where = f"{csv_path} line {lineno}"
-        name = resolve_class(row["label"], where)
+        name = resolve_class_name(row["label"], where, mapping)
         rel = row["path"].strip()
         if not rel:
             raise DataError(f"{where}: the path is empty.")
@@ -90,7 +105,9 @@ def load_csv(
         fold_text = row.get("fold", "").strip()
         fold = parse_int(fold_text, csv_path, lineno, "fold") if fold_text else None
         split = row.get("split", "").strip() or default_split
-        subject = row.get("subject", "").strip() or None
+        subject = row.get(subject_column, "").strip() or None
+        if regex is not None:
+            subject = subject_from_name(regex, rel, where)
         rows.append((where, name, image, split, subject, fold, _row_meta(row, csv_path, lineno)))
     if not rows:
         raise DataError(f"Image list CSV {csv_path} lists no images.")

@@ -8,6 +8,7 @@ same expression in every 7-class model.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, RAFDB_CODES
@@ -116,8 +117,13 @@ __all__ = [
     "canonical_order",
     "class_index",
     "decode_code",
+    "parse_class_map",
     "resolve_class",
+    "resolve_class_name",
 ]
+
+# A numbering in front of a class name: "1 - Happy", "01_happy", "3.sad", "2) fear".
+_NUMBER_PREFIX = re.compile(r"^\s*\d+\s*[-_.):]?\s*")
 
 
 def resolve_class(text: str, where: str) -> str:
@@ -139,6 +145,54 @@ def resolve_class(text: str, where: str) -> str:
         raise DataError(
             f"{where}: {text!r} is not an expression class (expected one of {known} "
             "or an alias such as angry, happiness, sadness, surprised, disgusted, fearful)."
+        )
+    return name
+
+
+def parse_class_map(spec: str | Mapping[str, str] | None, where: str) -> dict[str, str]:
+    """A user's class-name map (``"1 - Happy=happy,2 - Sad=sad"`` or a mapping).
+
+    Keys are matched without case or surrounding spaces; values may be aliases.
+
+    Raises:
+        DataError: an entry without ``=``, or a target that is not an expression class.
+    """
+    if spec is None:
+        return {}
+    if isinstance(spec, str):
+        pairs = []
+        for item in (i for i in spec.split(",") if i.strip()):
+            if "=" not in item:
+                raise DataError(f"{where}: entry {item.strip()!r} must look like NAME=CLASS.")
+            pairs.append(tuple(item.rsplit("=", 1)))
+    elif isinstance(spec, Mapping):
+        pairs = list(spec.items())
+    else:
+        raise DataError(f"{where} must be NAME=CLASS pairs separated by commas, got {spec!r}.")
+    return {str(k).strip().lower(): resolve_class(str(v), where) for k, v in pairs}
+
+
+def resolve_class_name(text: str, where: str, class_map: Mapping[str, str] | None = None) -> str:
+    """:func:`resolve_class` for names found in folders and CSVs: a map and numbering too.
+
+    Tried in order: the user's ``class_map`` (lower-case keys, see
+    :func:`parse_class_map`), the aliases, then the aliases after a leading
+    number (``1 - Happy``, ``01_happy``, ``3.sad``).
+
+    Raises:
+        DataError: none of them knows the name (the message suggests a map entry).
+    """
+    key = text.strip().lower()
+    if class_map and key in class_map:
+        return class_map[key]
+    bare = _NUMBER_PREFIX.sub("", key, count=1)
+    name = ALIASES.get(key) or ALIASES.get(bare)
+    if name is None:
+        raise DataError(
+            f"{where}: {text!r} is not an expression class (expected one of "
+            f"{', '.join(CANONICAL_CLASSES)}, an alias such as angry, happiness, sadness, or "
+            f"either after a number such as '1 - Happy'; or map it with --class-map "
+            f"'{text.strip()}=CLASS')."
         )
     return name
 

@@ -204,6 +204,27 @@ def _pp(x: float) -> str:
     return f"{100 * x:+.2f} pp"
 
 
+def _folds(methods: Mapping[str, Any]) -> list[str]:
+    shown = {n: m for n, m in methods.items() if m.get("folds")}
+    if not shown:
+        return []
+    first = next(iter(shown.values()))["folds"]
+    rows = []
+    for i, f in enumerate(first):
+        cells = [_pct(m["folds"][i]["accuracy"]["mean"]) for m in shown.values()]
+        rows.append([str(f["fold"]), str(len(f["test_subjects"])), str(f["n_test"]), *cells])
+    summary = ["mean ± std", "", ""]
+    for m in shown.values():
+        s = m.get("fold_summary")
+        summary.append(_DASH if s is None else f"{_pct(s['mean'])} ± {_pct(s['std'])}")
+    intro = (
+        "Accuracy (%) on each test fold (mean over seeds); no test person is in that fold's "
+        "training or validation data. The last row is the mean ± sample std over folds."
+    )
+    header = ["Fold", "Test people", "Test faces", *shown]
+    return ["## Cross-validation folds", "", intro, ""] + _table(header, [*rows, summary])
+
+
 def _plots(plots: Mapping[str, str]) -> list[str]:
     if not plots:
         return []
@@ -262,6 +283,7 @@ def render_report_md(results: Mapping[str, Any]) -> str:
     if methods:  # a report of tensorial runs alone has no expression recognisers
         lines += answer_lines(results, baseline_method(results))
         lines += _overall(methods)
+        lines += _folds(methods)
         lines += _paired(methods, results["dataset"]["classes"])
         lines += _per_class(methods, results["dataset"]["classes"])
         lines += _pose_subsets(methods)

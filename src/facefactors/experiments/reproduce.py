@@ -1,15 +1,23 @@
-"""Repeat a paper preset over seeds (and CK+ folds), test every run, write ``results.json``.
+"""Repeat a preset over seeds (and folds, and methods), test every run, write ``results.json``.
 
     OUT/seed{S}/                     one training run per seed (datasets with a test split)
-    OUT/fold{K}/seed{S}/             one per fold and seed (cross-validated data: CK+)
+    OUT/fold{K}/seed{S}/             one per fold and seed (cross-validated data)
+    OUT/{method}/...                 the same per method when ``methods`` are given
     .../test_predictions.json        that run's test predictions: its "done" marker
     OUT/results.json, OUT/report.md  schema facefactors.results/v1 (evaluation/SCHEMA.md)
+
+Cross-validation is person-independent: CK+ brings its subject folds, and a pool
+without splits (a flat folder prepared with subject ids) is dealt into ``--folds``
+folds by subject (:mod:`facefactors.experiments.protocol`). Every run's config and
+split is checked before the first one trains. With several methods the report
+compares each with the baseline on the same test faces (paired, clustered by
+subject: :mod:`facefactors.evaluation.paired`).
 
 Every run is resumable: a run with ``test_predictions.json`` is skipped, a run
 with ``model.pt`` is only evaluated, and a run with ``checkpoints/last.pt``
 continues training from it. The test set of each run comes from
-:func:`facefactors.ipd.splits.real_splits`, the same function the trainer's
-training split comes from, so the two cannot overlap (on CK+: no subject in both).
+:func:`facefactors.ipd.splits.split_index`, the same function the trainer's
+training split comes from, so the two cannot overlap (no subject in both).
 """
 
 from __future__ import annotations
@@ -24,8 +32,15 @@ import numpy as np
 import torch
 
 from facefactors.config import load_config, to_dict
-from facefactors.data.records import DatasetIndex
 from facefactors.errors import ConfigError, DataError
+from facefactors.experiments.protocol import (
+    FOLD_RULE,
+    check_runs,
+    method_caveats,
+    paired_comparisons,
+    plan_folds,
+    run_facts,
+)
 from facefactors.ipd.config import IPDConfig, validate_config
 from facefactors.ipd.splits import RealSplits, load_real_index, real_splits
 
@@ -48,17 +63,16 @@ def plan_runs(out: Path, seeds: Sequence[int], folds: Sequence[int] | None) -> l
     return [RunSpec(s, k, out / f"fold{k}" / f"seed{s}") for k in folds for s in seeds]
 
 
-def run_config(preset: str, overrides: Sequence[str], seed: int, fold: int | None) -> IPDConfig:
-    """The preset with the user's ``--set`` overrides, then this run's seed and fold."""
-    extra = [f"train.seed={seed}"] + ([f"data.fold={fold}"] if fold is not None else [])
-    return validate_config(load_config(IPDConfig, preset, [*overrides, *extra]))
+def run_config(
+    preset: str, overrides: Sequence[str], seed: int, fold: int | None, extra: Sequence[str] = ()
+) -> IPDConfig:
+    """The preset with the user's ``--set`` overrides, then this run's seed, fold and ``extra``.
 
-
-def fold_count(index: DatasetIndex) -> int | None:
-    """Number of folds of a cross-validated dataset, or None when it has a test split."""
-    if "all" not in index.splits:
-        return None
-    return int(index.meta.get("folds") or max(s.fold for s in index.samples) + 1)
+    The fold is always set (``null`` for a dataset with a test split), so a preset's
+    ``data.fold`` never reaches a dataset it does not fit.
+    """
+    mine = [f"train.seed={seed}", f"data.fold={'null' if fold is None else fold}", *extra]
+    return validate_config(load_config(IPDConfig, preset, [*overrides, *mine]))
 
 
 def _device(cfg: IPDConfig) -> torch.device:
@@ -75,7 +89,8 @@ def predict_test(cfg: IPDConfig, model_path: Path, sets: RealSplits) -> dict[str
 
     Returns:
         ``pred``, ``true`` (model class indices), ``yaw`` (degrees, None unknown),
-        ``test_subjects`` and ``train_subjects`` (sorted; empty without subjects).
+        ``subject`` (per test item, None unknown), ``test_subjects`` and
+        ``train_subjects`` (sorted; empty without subjects).
     """
     from torch.utils.data import DataLoader
 
@@ -116,13 +131,14 @@ def predict_test(cfg: IPDConfig, model_path: Path, sets: RealSplits) -> dict[str
         "pred": torch.cat(preds).tolist(),
         "true": torch.cat(true).tolist(),
         "yaw": [None if np.isnan(v) else v for v in yaws],
+        "subject": [s.subject for s in test_ix.samples],
         "test_subjects": subjects(test_ix),
         "train_subjects": subjects(sets.train) + subjects(sets.val),
     }
 
 
-def do_run(spec: RunSpec, cfg: IPDConfig, log=print) -> dict[str, Any]:
-    """Train (or resume, or skip) one run and return its test predictions."""
+def do_run(spec: RunSpec, cfg: IPDConfig, sets: RealSplits, log=print) -> dict[str, Any]:
+    """Train (or resume, or skip) one run and return its test predictions and training facts."""
     from facefactors.checkpoint import atomic_write_text
     from facefactors.ipd.train import train
 
@@ -135,8 +151,8 @@ def do_run(spec: RunSpec, cfg: IPDConfig, log=print) -> dict[str, Any]:
         resume = (spec.folder / "checkpoints" / "last.pt").is_file()
         log(f"{spec.folder}: {'resuming' if resume else 'training'}")
         train(cfg, spec.folder, resume=resume)
-    record = predict_test(cfg, model_path, real_splits(cfg.data))
-    record |= {"seed": spec.seed, "fold": spec.fold}
+    record = predict_test(cfg, model_path, sets)
+    record |= {"seed": spec.seed, "fold": spec.fold, "training": run_facts(spec.folder)}
     atomic_write_text(done, json.dumps(record) + "\n")
     return record
 
@@ -207,6 +223,12 @@ def summarize(
         entry["pooled_accuracy"] = entry["accuracy"]
         entry["accuracy"] = summarize_seeds(mean_per_seed)
         entry["folds"] = per_fold
+        fold_means = [f["accuracy"]["mean"] for f in per_fold]  # each fold's mean over seeds
+        entry["fold_summary"] = {
+            "mean": float(np.mean(fold_means)),
+            "std": float(np.std(fold_means, ddof=1)) if len(fold_means) > 1 else 0.0,
+            "n": len(fold_means),
+        }
         notes.append(
             f"Accuracy is the mean over test folds {', '.join(map(str, folds))} of each seed's "
             "fold accuracies; pooled_accuracy counts all test images of those folds together."
@@ -221,55 +243,86 @@ def reproduce(
     folds: int | None = None,
     overrides: Sequence[str] = (),
     log=print,
+    methods: Sequence[str] | None = None,
 ) -> Path:
-    """Train and test ``preset`` once per seed (and fold), then write the results.
+    """Train and test ``preset`` once per seed (and fold, and method), then write the results.
 
     Args:
         preset: a preset name (``ipd_rafdb_paper``) or YAML file.
         out: output folder.
         seeds: training seeds (the paper uses 4).
-        folds: for a cross-validated dataset, test folds 0..folds-1 (default: all);
-            must be None for a dataset with a test split.
+        folds: for CK+, its test folds 0..folds-1 (default: all 10); for a pool
+            without splits or folds, the number of person-independent folds
+            (default 10); must be None for a dataset with a test split.
         overrides: ``--set`` strings applied to every run.
+        methods: variants to run (``baseline``, ``id``, ``ipd``), each the preset
+            with ``model.variant`` set, in ``out/<method>/``; None: the preset's.
 
     Returns:
         The path of ``results.json`` (``report.md`` is written beside it).
 
     Raises:
-        ConfigError, DataError, CheckpointError, NonFiniteLossError.
+        ConfigError, DataError (all before the first run trains), CheckpointError,
+        NonFiniteLossError.
     """
+    from facefactors.constants import POSE_BIN_EDGES
     from facefactors.evaluation.report import write_report
     from facefactors.evaluation.schema import SCHEMA_VERSION
 
     out = Path(out)
     if not seeds or len(set(seeds)) != len(seeds):
         raise ConfigError(f"--seeds must list distinct seeds, got {list(seeds)}.")
+    if methods is not None and (not methods or len(set(methods)) != len(methods)):
+        raise ConfigError(f"--methods must list distinct methods, got {list(methods)}.")
     base = run_config(preset, overrides, seeds[0], None)
     if base.data.source == "synth":
-        raise ConfigError("reproduce needs a real dataset: config key 'data.source' is 'synth'.")
-    index = load_real_index(base.data)
-    available = fold_count(index)
-    if available is None and folds is not None:
         raise ConfigError(
-            f"--folds is for cross-validated datasets; {base.data.source} at "
-            f"{base.data.root} has a test split."
+            "reproduce needs a real dataset: config key 'data.source' is 'synth' and "
+            "'data.root' is not set."
         )
-    if available is not None and folds is not None and not 1 <= folds <= available:
-        raise ConfigError(f"--folds must be between 1 and {available}, got {folds}.")
-    fold_ids = None if available is None else list(range(folds or available))
-    records = []
-    for spec in plan_runs(out, seeds, fold_ids):
-        cfg = run_config(preset, overrides, spec.seed, spec.fold)
-        records.append(do_run(spec, cfg, log))
+    index = load_real_index(base.data)
+    fold_ids, derived = plan_folds(index, folds, f"{base.data.source} at {base.data.root}")
+    extra = [f"data.folds={derived}"] if derived else []
+    base = run_config(preset, overrides, seeds[0], None, extra)  # the settings shown
+    names = list(methods) if methods is not None else [base.model.variant]
+    plans = {}
+    for name in names:
+        folder = out / name if methods is not None else out
+        variant = [f"model.variant={name}"] if methods is not None else []
+        plans[name] = [
+            (spec, run_config(preset, overrides, spec.seed, spec.fold, [*extra, *variant]))
+            for spec in plan_runs(folder, seeds, fold_ids)
+        ]
+    splits = check_runs(index, fold_ids, derived, [c for p in plans.values() for _, c in p])
+    records = {
+        name: [do_run(spec, cfg, splits[spec.fold], log) for spec, cfg in plan]
+        for name, plan in plans.items()
+    }
     classes = list(index.classes)
-    entry, notes = summarize(records, classes)
+    entries, notes = {}, []
+    for name, recs in records.items():
+        entries[name], method_notes = summarize(recs, classes)
+        notes += [f"{name}: {n}" for n in method_notes] if len(names) > 1 else method_notes
+    facts = {
+        name: [r["training"] for r in recs if "training" in r] for name, recs in records.items()
+    }
+    notes += method_caveats({m: f for m, f in facts.items() if f}, splits)
+    baseline = "baseline" if "baseline" in names else names[0]
+    if len(names) > 1:
+        paired, paired_notes = paired_comparisons(records, baseline, classes, POSE_BIN_EDGES)
+        for name, vs in paired.items():
+            entries[name]["vs_baseline"] = vs
+        notes += paired_notes
     settings = {
         "preset": preset,
         "overrides": list(overrides),
         "seeds": list(seeds),
+        "methods": names,
         "folds": fold_ids,
         "config": to_dict(base),
     }
+    if derived:
+        settings["fold_rule"] = f"{derived} folds by subject: {FOLD_RULE}"
     results = {
         "schema": SCHEMA_VERSION,
         "dataset": {
@@ -277,11 +330,14 @@ def reproduce(
             "source": base.data.source,
             "root": base.data.root,
             "classes": classes,
-            "num_test": int(sum(len(r["true"]) for r in records if r["seed"] == seeds[0])),
+            "num_test": int(
+                sum(len(r["true"]) for r in records[baseline] if r["seed"] == seeds[0])
+            ),
         },
         "settings": settings,
         "notes": notes,
-        "methods": {base.model.variant: entry},
+        "baseline_method": baseline,
+        "methods": entries,
     }
     json_path, _ = write_report(out, results)
     return json_path
@@ -299,22 +355,30 @@ def evaluate_real(
     from facefactors.evaluation.report import write_report
     from facefactors.evaluation.schema import SCHEMA_VERSION
     from facefactors.ipd.train import read_checkpoint
+    from facefactors.training.budget import training_caveat, training_facts
 
     out = Path(out)
-    methods, notes, classes = {}, [], None
+    methods, notes, classes, name = {}, [], None, source
+    facts: dict[str, list[dict]] = {}
     for method, seeds in runs.items():
         records = []
         for seed, ckpt in sorted(seeds.items()):
-            cfg = from_dict(IPDConfig, read_checkpoint(ckpt)["config"])
+            state = read_checkpoint(ckpt)
+            cfg = from_dict(IPDConfig, state["config"])
             cfg.data.source, cfg.data.root = source, str(root)
-            record = predict_test(cfg, Path(ckpt).parent.parent / "model.pt", real_splits(cfg.data))
+            sets = real_splits(cfg.data)
+            record = predict_test(cfg, Path(ckpt).parent.parent / "model.pt", sets)
             records.append(record | {"seed": seed, "fold": cfg.data.fold})
-            classes = classes or list(load_real_index(cfg.data).classes)
+            classes, name = classes or list(sets.index.classes), sets.index.name
+            facts.setdefault(method, []).append(
+                training_facts(state["step"], state["epoch"], state["config"]["train"])
+            )
         methods[method], method_notes = summarize(records, classes)
         notes += [f"{method}: {n}" for n in method_notes]
+    notes += [training_caveat(m, f) for m, f in facts.items()]
     results = {
         "schema": SCHEMA_VERSION,
-        "dataset": {"name": source, "root": str(root), "classes": classes},
+        "dataset": {"name": name, "source": source, "root": str(root), "classes": classes},
         "settings": {"runs": {m: {str(s): str(p) for s, p in r.items()} for m, r in runs.items()}},
         "notes": notes,
         "baseline_method": "baseline" if "baseline" in methods else next(iter(methods)),

@@ -10,7 +10,9 @@ YAML presets in ``facefactors/configs/`` override some of them, and
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, NUM_POSE_BINS
@@ -109,8 +111,15 @@ class TrainConfig:
         schedule: ``alternating`` runs Algorithm 1's three phases as written;
             ``joint`` shares one encoder pass between phases 1 and 3 (Eq. 12; see
             ``facefactors.ipd.phases``), which is cheaper.
-        epochs: number of passes over the training split.
-        max_steps: stop after this many steps in total (None: run all epochs).
+        epochs: number of passes over the training split (raised by ``min_steps``).
+        min_steps: train at least this many optimiser steps: ``epochs`` and
+            ``lr_step_epochs`` are stretched by the same factor when the epochs
+            fall short, so a small dataset still trains a sensible length (see
+            :mod:`facefactors.training.budget`; the saved config shows the result).
+            None: the epochs as given.
+        max_steps: stop after this many steps in total (None: run all epochs);
+            with ``min_steps`` equal to it, the budget is exactly that many steps;
+            below ``min_steps`` it wins (a capped run, reported as stopped early).
         batch_size: images per step per process.
         lr, betas, weight_decay: Adam settings shared by every phase's optimiser.
         lr_step_epochs, lr_gamma: StepLR decay (×gamma every ``lr_step_epochs``).
@@ -129,6 +138,7 @@ class TrainConfig:
     seed: int = 0
     schedule: Schedule = "alternating"
     epochs: int = 30
+    min_steps: int | None = None
     max_steps: int | None = None
     batch_size: int = 32
     lr: float = 1e-4
@@ -155,14 +165,23 @@ class DataConfig:
     Attributes:
         source: ``synth`` renders procedural faces; any other name (``prepared``,
             ``rafdb``, ``ferplus``, ...) is read from ``root`` by ``facefactors.data``.
+            A ``root`` given with ``source: synth`` is never ignored: a folder written
+            by ``facefactors prepare`` makes the source ``prepared`` (said on stderr
+            and saved in ``config.yaml``); any other folder is an error naming both
+            keys (:func:`resolve_data_source`).
         root: dataset folder for non-synthetic sources.
-        fold: test fold of a cross-validated dataset (CK+: samples of split
-            ``all`` with a ``fold``); training uses the other folds. Required for
+        fold: test fold of a cross-validated dataset (samples of split ``all``:
+            CK+, a flat ``folder``); training uses the other folds. Required for
             such datasets, ignored (must stay null) for datasets with splits.
-        val_every: validation images held out of training when the dataset has
-            no ``val`` split: every n-th training image (every n-th training
-            subject for cross-validated data); 0 holds none out (the paper's
-            protocol: no validation, the full training split is trained on).
+        folds: number of person-independent folds to deal the subjects of a
+            dataset of split ``all`` into when it has no folds of its own (a flat
+            folder prepared with subject ids); ``reproduce --folds K`` sets it.
+            The rule is :func:`facefactors.data.subjects.subject_folds`.
+        val_every: validation held out of training when the dataset has no
+            ``val`` split: every n-th training subject (whole people), or every
+            n-th image when the dataset has no subject ids (validation then shares
+            people with training, and the log and report say so); 0 holds none
+            out (the paper's protocol: the full training split is trained on).
         size: square image size fed to every network (112 or 64; divisible by 16).
         synth_identities: training identities rendered (validation ones included).
         synth_per_identity: images per identity.
@@ -179,6 +198,7 @@ class DataConfig:
     source: str = "synth"
     root: str | None = None
     fold: int | None = None
+    folds: int | None = None
     val_every: int = 10
     size: int = 112
     synth_identities: int = 200
@@ -244,11 +264,21 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
             f"Config key 'data.synth_intensity' must be [low, high] with 0 <= low <= high, got {lo_hi}."
         )
     check_device(t.device, "Config key 'train.device'")
-    optional = {"train.max_steps": t.max_steps, "train.threads": t.threads}
+    optional = {
+        "train.min_steps": t.min_steps,
+        "train.max_steps": t.max_steps,
+        "train.threads": t.threads,
+    }
     if d.val_every < 0:
         raise ConfigError(f"Config key 'data.val_every' must be at least 0, got {d.val_every}.")
     if d.fold is not None and d.fold < 0:
         raise ConfigError(f"Config key 'data.fold' must be at least 0 (or null), got {d.fold}.")
+    if d.folds is not None and d.folds < 2:
+        raise ConfigError(f"Config key 'data.folds' must be at least 2 (or null), got {d.folds}.")
+    if d.folds is not None and d.fold is not None and d.fold >= d.folds:
+        raise ConfigError(
+            f"Config key 'data.fold' is {d.fold} but data.folds is {d.folds}: folds count from 0."
+        )
     for key, value in optional.items():
         if value is not None and value < 1:
             raise ConfigError(f"Config key '{key}' must be at least 1 (or null), got {value}.")
@@ -278,12 +308,58 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
             "Config key 'data.synth_val_identities' must be at least 0 and below "
             f"data.synth_identities ({d.synth_identities})."
         )
+    resolve_data_source(d)
     if d.source == "synth" and d.synth_val_identities == 0:
         raise ConfigError(
             "Config key 'data.synth_val_identities' must be at least 1: validation needs "
             "held-out identities, and with none it would run on training images."
         )
     return cfg
+
+
+_NOTED_ROOTS: set[str] = set()
+
+
+def resolve_data_source(d: DataConfig) -> str:
+    """Make ``data.source`` agree with ``data.root``: never train on faces the root does not hold.
+
+    A root that ``source: synth`` would ignore (the preset default, with the user's
+    ``--set data.root=PREP`` and no ``data.source``) is read when it is a folder
+    written by ``facefactors prepare`` (its ``prepared.json`` or ``annotations.csv``
+    says so unambiguously): the source becomes ``prepared`` in place, so the saved
+    config shows the data actually used, and a note says so on stderr. Any other
+    root is an error: guessing a dataset format from a raw folder could read the
+    wrong protocol.
+
+    Returns:
+        The source in use.
+
+    Raises:
+        ConfigError: ``data.root`` is set, ``data.source`` is ``synth`` and the root
+            is not a prepared folder (naming both keys).
+    """
+    from facefactors.data.prepared import MANIFEST
+
+    if d.source != "synth" or d.root is None:
+        return d.source
+    root = Path(d.root).expanduser()
+    marker = next((root / n for n in (MANIFEST, "annotations.csv") if (root / n).is_file()), None)
+    if marker is None:
+        raise ConfigError(
+            f"Config key 'data.root' is {d.root} but 'data.source' is 'synth', which renders "
+            "faces and reads no folder; set data.source to the loader of that folder "
+            "(prepared, folder, csv, rafdb, ckplus7, ...) or drop data.root."
+        )
+    d.source = "prepared"
+    if str(root) in _NOTED_ROOTS:  # reproduce builds one config per run: say it once
+        return d.source
+    _NOTED_ROOTS.add(str(root))
+    print(
+        f"note: data.source set to 'prepared' because data.root {d.root} holds {marker.name} "
+        "(a folder written by `facefactors prepare`).",
+        file=sys.stderr,
+    )
+    return d.source
 
 
 def neutral_index(classes: list[str]) -> int:

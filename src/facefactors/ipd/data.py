@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -22,7 +22,7 @@ from torch.utils.data import Dataset
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, pose_bin
 from facefactors.errors import ConfigError
-from facefactors.ipd.config import SEVEN_CLASSES, DataConfig
+from facefactors.ipd.config import SEVEN_CLASSES, DataConfig, neutral_index
 
 TRAIN_KEYS = ("image", "expression", "pose_bin")
 # Extra columns of the sample grids when the data have them (synthetic faces).
@@ -78,12 +78,18 @@ class DataBundle:
 
     ``preview`` serves the sample grids: validation items with, when the data
     have them, the true ``neutral`` and ``frontal_neutral`` faces (None: use ``val``).
+    ``neutral_images`` counts the training images with the neutral label c (a class,
+    or D's extra output), which L_recon's neutral term and L_fneu's references
+    need (None: not counted, e.g. synthetic faces, which always draw neutral).
+    ``notes`` are caveats of the split for the log (validation sharing people).
     """
 
     train: LabelledView
     val: LabelledView
     classes: list[str]
     preview: LabelledView | None = None
+    neutral_images: int | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 def canonical_label_map(classes: Sequence[str]) -> dict[int, int]:
@@ -211,10 +217,13 @@ def _real(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
     # Labels already follow the model's convention: len(classes) marks CK+'s extra neutral.
     train = FaceDataset(sets.train, "train", cfg.size)
     val = FaceDataset(sets.val, "val", cfg.size) if sets.val.samples else []
+    c = neutral_index(list(index.classes))
     return DataBundle(
         LabelledView(train, range(len(train))),
         LabelledView(val, range(len(val))),
         list(index.classes),
+        neutral_images=sum(s.label == c for s in sets.train.samples),
+        notes=list(sets.notes),
     )
 
 

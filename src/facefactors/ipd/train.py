@@ -14,6 +14,7 @@ the last checkpoint on disk is the last good one.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from facefactors.checkpoint import save_checkpoint
 from facefactors.config import save_config_yaml, to_dict
 from facefactors.export.classifier import IPD_TRAIN_FORMAT as FORMAT
+from facefactors.ipd.checks import data_warnings, warn_random_identity_encoder
 from facefactors.ipd.config import IPDConfig, validate_config
 from facefactors.ipd.data import PREVIEW_KEYS, DataBundle, build_datasets, collate
 from facefactors.ipd.export import inference_state
@@ -32,6 +34,7 @@ from facefactors.ipd.model import IPDModel, build_model
 from facefactors.ipd.phases import Batch, build_phases, wrap_nets
 from facefactors.ipd.warmstart import load_init_checkpoint
 from facefactors.training import distributed as ddp
+from facefactors.training.budget import stretch_epochs
 from facefactors.training.loop import (
     Autocast,
     autocast_factory,
@@ -45,6 +48,7 @@ from facefactors.training.phases import Phase, run_phase, trainable_modules
 from facefactors.training.run import (
     MetricsLog,
     check_fresh_or_resume,
+    label_columns,
     last_checkpoint,
     sample_path,
     save_png,
@@ -202,9 +206,9 @@ class _Run:
         if self.preview is None:
             return
         x = self.preview["image"].to(self.info.device).float()
-        extras = [self.preview[k].float() for k in PREVIEW_KEYS if k in self.preview]
-        grid, _ = sample_grid(self.model, x, extras)
-        save_png(sample_path(self.out, step), grid)
+        keys = [k for k in PREVIEW_KEYS if k in self.preview]
+        grid, names = sample_grid(self.model, x, [self.preview[k].float() for k in keys])
+        save_png(sample_path(self.out, step), label_columns(grid, names + keys))
 
 
 def _setup(
@@ -218,6 +222,17 @@ def _setup(
     torch.manual_seed(t.seed)
     data = data or build_datasets(cfg.data, cfg.model.classes)
     cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
+    steps = steps_per_epoch(data.train, t.batch_size, t.seed, info)
+    epochs, lr_step = stretch_epochs(t.epochs, t.lr_step_epochs, steps, t.min_steps)
+    if epochs != t.epochs and info.is_main:
+        print(
+            f"note: train.min_steps={t.min_steps} raises train.epochs from {t.epochs} to "
+            f"{epochs} ({steps} steps per epoch) and train.lr_step_epochs from "
+            f"{t.lr_step_epochs} to {lr_step}.",
+            file=sys.stderr,
+        )
+    t = replace(t, epochs=epochs, lr_step_epochs=lr_step)
+    cfg = replace(cfg, train=t)
     model = build_model(cfg)
     if cfg.model.init_checkpoint and state is None:  # a resumed run has its own weights
         load_init_checkpoint(model, cfg.model.init_checkpoint)
@@ -235,11 +250,12 @@ def _setup(
             last_checkpoint(out),
         )
     main = info.is_main
+    total = total_steps(t.epochs, steps, t.max_steps)
     if main:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         save_config_yaml(cfg, out / "config.yaml")
-    steps = steps_per_epoch(data.train, t.batch_size, t.seed, info)
-    total = total_steps(t.epochs, steps, t.max_steps)
+        for msg in [*data.notes, *data_warnings(cfg, model, data, total, steps, out)]:
+            print(f"warning: {msg}", file=sys.stderr)
     run = _Run(
         cfg=cfg,
         out=out,
@@ -256,26 +272,6 @@ def _setup(
     )
     run.log.restore_window(state.get("metrics_window") if state else None, last_checkpoint(out))
     return run, position
-
-
-RANDOM_E_ID_WARNING = (
-    "WARNING: model.id_checkpoint is null, so the encoders start from random weights and "
-    "E_id (where the variant has one) stays a frozen random network, which carries no "
-    "identity. That is almost never what you want: run `facefactors pretrain-id` and pass "
-    "--set model.id_checkpoint=PATH/backbone.pt."
-)
-
-
-def warn_random_identity_encoder(cfg: IPDConfig) -> bool:
-    """Warn loudly (stderr and the warnings module) when no face-recognition weights are set."""
-    import sys
-    import warnings
-
-    if cfg.model.id_checkpoint or cfg.model.init_checkpoint:
-        return False
-    print(RANDOM_E_ID_WARNING, file=sys.stderr, flush=True)
-    warnings.warn(RANDOM_E_ID_WARNING, UserWarning, stacklevel=3)
-    return True
 
 
 def train(

@@ -3,7 +3,11 @@
 Output names depend only on the sample itself (its source path relative to the
 dataset root, or the FERPlus image name), never on which subset a run handles, so
 every shard, every ``--limit`` run and every rerun writes the same file for the
-same sample: ``images/<split>/<relative source path>.<ext>``.
+same sample: ``images/<split>/<relative source path>.<ext>``, where a source path
+that starts with its own split folder (``test/anger/x.jpg`` of a ``folder`` tree)
+does not repeat it (``images/test/anger/x.jpg``, not ``images/test/test/anger/x.jpg``).
+Folders prepared before that rule keep their paths: ``annotations.csv`` lists
+them, and a rerun reuses their images (:attr:`Job.legacy_rel`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from facefactors.data.generic import split_name
 from facefactors.data.records import DatasetIndex, Sample
 
 IMAGE_FORMATS = ("jpg", "png")
@@ -28,6 +33,8 @@ class Job:
         out_rel: Output image path relative to the output folder (POSIX separators).
         label: Canonical class name.
         sample: The dataset sample (path or inline pixels, box, landmarks, ...).
+        legacy_rel: The name earlier versions gave the output when it differs
+            (the split repeated); a progress record under it is still reused.
     """
 
     index: int
@@ -35,6 +42,7 @@ class Job:
     out_rel: str
     label: str
     sample: Sample
+    legacy_rel: str | None = None
 
 
 def dataset_base(index: DatasetIndex) -> Path | None:
@@ -60,9 +68,15 @@ def source_key(sample: Sample, base: Path | None) -> str:
     return "abs/" + PurePosixPath(*path.parts[1:]).as_posix()
 
 
-def output_rel(key: str, split: str, ext: str) -> str:
-    """``images/<split>/<key without suffix>.<ext>`` for a source key."""
+def output_rel(key: str, split: str, ext: str, legacy: bool = False) -> str:
+    """``images/<split>/<key without suffix>.<ext>`` for a source key.
+
+    A key whose first folder names ``split`` (``test/anger/x.jpg``) drops it;
+    ``legacy=True`` gives the older name that kept it.
+    """
     stem = PurePosixPath(key.removeprefix("pixels:")).with_suffix("")
+    if not legacy and len(stem.parts) > 1 and split_name(stem.parts[0]) == split:
+        stem = PurePosixPath(*stem.parts[1:])
     return f"images/{split}/{stem}.{ext}"
 
 
@@ -89,7 +103,9 @@ def plan_jobs(index: DatasetIndex, ext: str) -> list[Job]:
         while owner.setdefault(candidate, key) != key:
             n += 1
             candidate = f"{rel[: -len(ext) - 1]}-{n}.{ext}"
-        jobs.append(Job(i, key, candidate, names[sample.label], sample))
+        old = output_rel(key, sample.split, ext, legacy=True)
+        legacy = old if candidate == rel and old != rel else None
+        jobs.append(Job(i, key, candidate, names[sample.label], sample, legacy))
     return jobs
 
 

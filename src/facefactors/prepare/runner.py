@@ -163,11 +163,17 @@ def make_header(opts: PrepareOptions, index, jobs: list[Job], crop_landmarks: bo
 
 
 def reusable(rec: dict[str, Any] | None, job: Job, out_dir: Path) -> bool:
-    """Whether an earlier record of ``job`` stands: its image exists, or its failure holds."""
-    if rec is None or rec.get("key") != job.key or rec.get("path") != job.out_rel:
+    """Whether an earlier record of ``job`` stands: its image exists, or its failure holds.
+
+    A record under the job's legacy output name (a folder prepared before the split
+    stopped repeating in paths) stands too, with its own path.
+    """
+    if rec is None or rec.get("key") != job.key:
+        return False
+    if rec.get("path") not in (job.out_rel, job.legacy_rel or job.out_rel):
         return False
     if rec["status"] == "ok":
-        return (out_dir / job.out_rel).is_file()
+        return (out_dir / rec["path"]).is_file()
     if rec["status"] == "missing":  # retry once the file has appeared
         return not (job.sample.path is not None and os.path.isfile(job.sample.path))
     return True

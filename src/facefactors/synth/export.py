@@ -1,4 +1,4 @@
-"""Writing a synthetic split to disk in the RAF-DB basic layout, with a factor sidecar.
+r"""Writing a synthetic split to disk in the RAF-DB basic layout, with a factor sidecar.
 
 Layout under ``out``::
 
@@ -10,6 +10,11 @@ Layout under ``out``::
 RAF-DB has no contempt, so the export draws only the 7 RAF-DB classes.
 Exporting the other split into the same folder merges both into one label
 file and one ``factors.npz`` (train rows first), like the real dataset.
+
+:func:`export_folder` writes the other common way datasets are handed out: plain
+PNG images in numbered class folders with the person in the file name,
+``out/<k> - <Class>/S<identity>_<n>.png`` (no split folders), for ``facefactors
+prepare folder ... --subject-regex '^(S\d+)_'``.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -124,23 +130,15 @@ def export_rafdb(
     (out / LABEL_FILE).parent.mkdir(parents=True, exist_ok=True)
     old = _load_other_split(out, split)
 
-    n = len(ds)
     landmarks, factors = [], []
-    show = sys.stderr.isatty() if progress is None else progress
-    with tqdm(total=n, desc=f"synth {split}", unit="face", disable=not show) as bar:
-        for start in range(0, n, batch_size):
-            idx = list(range(start, min(n, start + batch_size)))
-            f = ds.factors(idx)
-            r = render_batch(f, size, neutral=False, frontal=False, maps=False)
-            imgs = np.clip(np.rint((r["image"].permute(0, 2, 3, 1).numpy() + 1) * 127.5), 0, 255)
-            for j, i in enumerate(idx):
-                stem = image_name(split, i)[:-4]
-                Image.fromarray(imgs[j].astype(np.uint8)).save(
-                    out / IMAGE_DIR / f"{stem}_aligned.jpg", quality=jpeg_quality
-                )
-            landmarks.append(r["landmarks5"].numpy())
-            factors.append(f)
-            bar.update(len(idx))
+    for idx, imgs, r, f in _render_chunks(ds, batch_size, progress):
+        for j, i in enumerate(idx):
+            stem = image_name(split, i)[:-4]
+            Image.fromarray(imgs[j]).save(
+                out / IMAGE_DIR / f"{stem}_aligned.jpg", quality=jpeg_quality
+            )
+        landmarks.append(r["landmarks5"].numpy())
+        factors.append(f)
 
     table = _factor_table(Factors.stack(factors), np.concatenate(landmarks), split, size, seed)
     merged = _merge(table, old)
@@ -156,11 +154,68 @@ def export_rafdb(
     return {
         "out": str(out),
         "split": split,
-        "count": n,
+        "count": len(ds),
         "class_counts": {RAFDB_CODES[int(c)]: int(k) for c, k in zip(names, counts)},
         "label_file": str(out / LABEL_FILE),
         "factors": str(out / FACTORS_FILE),
     }
+
+
+def _render_chunks(
+    ds: SynthFaces, batch_size: int, progress: bool | None
+) -> Iterator[tuple[list[int], np.ndarray, dict, Factors]]:
+    """Render ``ds`` in chunks: (indices, (B, H, W, 3) uint8 images, renders, factors)."""
+    n = len(ds)
+    show = sys.stderr.isatty() if progress is None else progress
+    with tqdm(total=n, desc=f"synth {ds.split}", unit="face", disable=not show) as bar:
+        for start in range(0, n, batch_size):
+            idx = list(range(start, min(n, start + batch_size)))
+            f = ds.factors(idx)
+            r = render_batch(f, ds.size, neutral=False, frontal=False, maps=False)
+            imgs = np.clip(np.rint((r["image"].permute(0, 2, 3, 1).numpy() + 1) * 127.5), 0, 255)
+            yield idx, imgs.astype(np.uint8), r, f
+            bar.update(len(idx))
+
+
+def class_folder(classes: tuple[str, ...], name: str) -> str:
+    """A numbered class folder as datasets often name them: ``"2 - Happy"``."""
+    return f"{classes.index(name) + 1} - {name.capitalize()}"
+
+
+def export_folder(
+    out: str | Path,
+    split: str = "train",
+    identities: int = 12,
+    per_identity: int = 8,
+    size: int = 112,
+    seed: int = 0,
+    config: SM.SynthConfig | None = None,
+    batch_size: int = 32,
+    progress: bool | None = None,
+) -> dict:
+    """Render a split as plain PNGs in numbered class folders, the person in each name.
+
+    Layout: ``out/<k> - <Class>/S<identity:03d>_<n:02d>.png`` (``k`` counts the
+    configured classes from 1; ``n`` numbers a person's faces).
+
+    Returns:
+        ``{"out", "split", "count", "class_counts", "subjects"}``.
+    """
+    out = Path(out)
+    cfg = config or SM.SynthConfig(classes=tuple(CANONICAL_CLASSES[:7]))
+    ds = SynthFaces(split, identities, per_identity, size, seed, config=cfg, maps=False)
+    ensure_writable(out)
+    counts: dict[str, int] = {}
+    for idx, imgs, _r, f in _render_chunks(ds, batch_size, progress):
+        for j, i in enumerate(idx):
+            name = CANONICAL_CLASSES[int(f.expression[j])]
+            folder = out / class_folder(tuple(cfg.classes), name)
+            folder.mkdir(exist_ok=True)
+            n = i % per_identity
+            Image.fromarray(imgs[j]).save(folder / f"S{int(f.identity[j]):03d}_{n:02d}.png")
+            counts[name] = counts.get(name, 0) + 1
+    return {"out": str(out), "split": split, "count": len(ds), "class_counts": counts,
+            "subjects": identities}  # fmt: skip
 
 
 def _factor_table(

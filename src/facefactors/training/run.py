@@ -165,6 +165,36 @@ def tile(columns: list[torch.Tensor], pad: int = 2) -> np.ndarray:
     return grid
 
 
+LABEL_BAND = 12  # pixels of the column-label band above a grid
+
+
+def label_columns(grid: np.ndarray, names: list[str], pad: int = 2) -> np.ndarray:
+    """A :func:`tile` grid with a white band on top naming each column.
+
+    Args:
+        grid: (H, W, 3) uint8 grid of ``len(names)`` equal columns.
+        names: one label per column, left to right; each is drawn in the largest
+            font size (at most 10 px) at which every label fits its column.
+
+    Returns:
+        (LABEL_BAND + H, W, 3) uint8.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    cell = (grid.shape[1] - pad) // max(len(names), 1) - pad
+    band = Image.new("RGB", (grid.shape[1], LABEL_BAND), (255, 255, 255))
+    draw = ImageDraw.Draw(band)
+    font = ImageFont.load_default(size=4)
+    for size in range(10, 3, -1):  # the largest size at which the longest label fits
+        font = ImageFont.load_default(size=size)
+        if all(draw.textlength(n, font=font) <= cell for n in names):
+            break
+    for j, name in enumerate(names):
+        left = pad + j * (cell + pad) + (cell - draw.textlength(name, font=font)) / 2
+        draw.text((max(left, 0), 1), name, fill=(0, 0, 0), font=font)
+    return np.concatenate([np.asarray(band), grid], 0)
+
+
 def save_png(path: str | Path, grid: np.ndarray) -> None:
     """Write an (H, W, 3) uint8 array as PNG atomically."""
     from PIL import Image
