@@ -38,6 +38,7 @@ from typing import IO, Any
 
 from facefactors.errors import ConfigError, DataError
 from facefactors.inference.predictions import FacePrediction, csv_line, json_line, row_values
+from facefactors.locking import lock_or_refuse
 
 SUFFIXES = (".csv", ".jsonl", ".json")
 JOURNAL_VERSION = 1
@@ -271,14 +272,5 @@ def _mismatch(files: OutputFiles, found: dict[str, Any], wanted: dict[str, Any])
 
 
 def _lock(fh: IO[bytes], files: OutputFiles) -> None:
-    """Non-blocking exclusive ``flock`` on the journal (the OS releases it with the process)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks
-        return
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise ConfigError(
-            f"Output {files.out} is being written by another `facefactors predict` run."
-        ) from None
+    """Exclusive lock on ``fh``, or one sentence saying who holds it."""
+    lock_or_refuse(fh, f"Output {files.out} is being written by another `facefactors predict` run.")

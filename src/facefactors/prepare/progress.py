@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from facefactors.errors import ConfigError, DataError
+from facefactors.locking import lock_or_refuse
 
 # Header keys that must agree between runs writing into one output folder.
 COMPATIBLE_KEYS = (
@@ -220,14 +221,5 @@ def _line(obj: dict[str, Any]) -> bytes:
 
 
 def _lock(fh: IO[bytes], path: Path) -> None:
-    """Non-blocking exclusive lock where the OS has ``fcntl`` (released on close)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows: no advisory locks, run one at a time
-        return
-    try:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        raise ConfigError(
-            f"Progress file {path} is in use by another `facefactors prepare` run."
-        ) from None
+    """Exclusive lock on ``fh``, or one sentence saying who holds it."""
+    lock_or_refuse(fh, f"Progress file {path} is in use by another `facefactors prepare` run.")
