@@ -110,3 +110,6 @@ def test_demo_variants_and_presets_are_checked_before_training(tmp_path, capsys)
     saved = (out / "runs" / "ipd-no-cos-seed0" / "config.yaml").read_text()
     assert "use_cos: false" in saved and "variant: ipd" in saved
     assert "vs_baseline" in results["methods"]["ipd-no-cos"]
+    # The caveats say how long each method trained (the tiny runs stop by max_steps).
+    notes = " ".join(results["notes"])
+    assert "ipd-no-cos: each of 1 run(s) trained" in notes and "likely undertrained" in notes

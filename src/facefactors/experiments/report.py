@@ -170,6 +170,13 @@ def evaluate_and_report(
         "methods": methods,
         "plots": plots,
     }
+    from facefactors.training.budget import training_caveat
+
+    results["notes"] += [
+        training_caveat(name, m["training"]["runs"])
+        for name, m in methods.items()
+        if m.get("training", {}).get("runs")
+    ]
     extra = dict(extra or {})
     results["plots"].update(extra.pop("plots", {}))
     results["notes"] += extra.pop("notes", [])

@@ -154,6 +154,10 @@ def evaluate_method(
     # The baseline has one phase; the others run Algorithm 1 (alternating) or its joint form.
     schedule = "single phase" if cfg.model.variant == "baseline" else t.schedule
     entry["training"] = {"schedule": schedule, "epochs": t.epochs, "batch_size": t.batch_size}
+    from facefactors.experiments.protocol import run_facts
+
+    # Steps each seed trained, and an early stop by max_steps (the report's caveats).
+    entry["training"]["runs"] = [run_facts(Path(runs[s]).parent.parent) for s in seeds]
     rs = entry["report_seed"]
     o = outputs[rs]
     ids, bins = test.identity.numpy(), test.pose_bin.numpy()
