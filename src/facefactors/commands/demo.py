@@ -47,7 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pose-judge-steps", type=int, default=1500, metavar="N",
         help="training steps of the landmark head-pose judge of the tensorial edits",
     )  # fmt: skip
-    p.add_argument("--test-identities", type=int, default=None, help="unseen test identities")
+    p.add_argument(
+        "--test-identities", type=int, default=None, metavar="N",
+        help="synthetic test identities, never seen in training (default 40; at least 2)",
+    )
     p.set_defaults(func=run)
 
 
