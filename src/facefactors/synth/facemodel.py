@@ -100,6 +100,46 @@ def _theta_for_x(x: float, phi: float) -> float:
     return 0.5 * (lo + hi)
 
 
+def _subsample_lattice() -> tuple[S.Surface, np.ndarray]:
+    """The (elevation, azimuth) lattice of the vertex subsample, row-major, and its keep mask.
+
+    Returns:
+        ``(surface of all nph * nt lattice points, keep (nph * nt,) bool)``; points in
+        the eye openings are not kept.
+    """
+    nt, nph = SUBSAMPLE_GRID
+    tt, pp = np.meshgrid(
+        np.linspace(-75, 75, nt) * np.pi / 180,
+        np.linspace(np.arcsin(-112 / 118), np.arcsin(60 / 128), nph),
+    )
+    tt, pp = tt.ravel(), pp.ravel()
+    sub = _skin_points(tt, pp, np.where(pp < S.PHI_MOUTH, S.SKIN_LOWER, S.SKIN_UPPER))
+    return sub, ~A.in_eye_opening(sub.ref[:, 0], sub.ref[:, 1])
+
+
+@functools.lru_cache(maxsize=1)
+def subsample_triangles() -> np.ndarray:
+    """Triangles over the vertex subsample (the ``vertices`` datasets report): a mesh.
+
+    Each lattice cell whose four corners are all kept gives two triangles, wound
+    counter-clockwise seen from the front (+z towards the camera), so outward normals
+    point at the viewer.
+
+    Returns:
+        (T, 3) int64 indices into the subsample, i.e. into ``vertices[:, k]``.
+    """
+    nt, nph = SUBSAMPLE_GRID
+    _sub, keep = _subsample_lattice()
+    index = np.full(keep.shape, -1, dtype=np.int64)
+    index[keep] = np.arange(int(keep.sum()))
+    grid = index.reshape(nph, nt)  # rows: elevation (bottom to top), columns: azimuth
+    a, b = grid[:-1, :-1].ravel(), grid[:-1, 1:].ravel()  # lower-left, lower-right
+    c, d = grid[1:, :-1].ravel(), grid[1:, 1:].ravel()  # upper-left, upper-right
+    ok = (a >= 0) & (b >= 0) & (c >= 0) & (d >= 0)
+    tris = np.concatenate([np.stack([a, b, d], 1)[ok], np.stack([a, d, c], 1)[ok]])
+    return np.ascontiguousarray(tris)
+
+
 def _virtual_vertices() -> tuple[S.Surface, np.ndarray, np.ndarray]:
     """Landmark and subsample points (same 3D points at every size).
 
@@ -122,14 +162,7 @@ def _virtual_vertices() -> tuple[S.Surface, np.ndarray, np.ndarray]:
     parts = np.array([S.SKIN_UPPER, S.SKIN_UPPER, S.SKIN_LOWER, S.SKIN_UPPER, S.SKIN_LOWER])
     lm_s = _skin_points(th, ph, parts)
     pairs = np.array([[0, 0], [1, 1], [2, 2], [3, 4], [5, 6]])
-    nt, nph = SUBSAMPLE_GRID
-    tt, pp = np.meshgrid(
-        np.linspace(-75, 75, nt) * np.pi / 180,
-        np.linspace(np.arcsin(-112 / 118), np.arcsin(60 / 128), nph),
-    )
-    tt, pp = tt.ravel(), pp.ravel()
-    sub = _skin_points(tt, pp, np.where(pp < S.PHI_MOUTH, S.SKIN_LOWER, S.SKIN_UPPER))
-    keep = ~A.in_eye_opening(sub.ref[:, 0], sub.ref[:, 1])
+    sub, keep = _subsample_lattice()
     sub = S.Surface(sub.pos[keep], sub.ref[keep], sub.theta[keep], sub.part[keep], sub.nbr[keep])
     surf = S.concat([eye_s, lm_s, sub])
     surf.nbr = np.repeat(np.arange(len(surf))[:, None], 4, axis=1)
