@@ -9,6 +9,7 @@ from __future__ import annotations
 from facefactors.commands import (
     bench,
     demo,
+    edit,
     evaluate,
     export,
     predict,
@@ -30,6 +31,7 @@ COMMANDS = [
     prepare.register,
     weights.register,
     predict.register,
+    edit.register,
     export.register,
     bench.register,
     demo.register,

@@ -17,24 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefactors.checkpoint import load_weights
-from facefactors.config import from_dict
 from facefactors.constants import CANONICAL_CLASSES
 from facefactors.experiments.testset import SynthTestSet
 from facefactors.imaging import from_uint8
-from facefactors.ipd.config import IPDConfig
-from facefactors.ipd.model import IPDModel, build_model
-from facefactors.ipd.train import read_checkpoint
-
-
-def load_trained(path: str | Path) -> tuple[IPDModel, IPDConfig]:
-    """Rebuild a full model (all networks) from a training checkpoint ``last.pt``."""
-    state = read_checkpoint(path)
-    cfg = from_dict(IPDConfig, state["config"])
-    cfg.model.id_checkpoint = None  # the weights below already contain E_id
-    model = build_model(cfg)
-    load_weights(model, state["model"], path, "the IPD-FER model its config describes")
-    return model.eval(), cfg
+from facefactors.ipd.model import IPDModel
+from facefactors.ipd.train import load_trained
 
 
 @dataclass

@@ -118,15 +118,16 @@ class EditResult:
         crop: (S, S, 3) uint8 the decoded (edited) crop.
         image: (H, W, 3) uint8 the input photo with the crop pasted back.
         weight: (H, W) float32 blending weight in the photo (0: the photo's own pixel).
-        mask: (S, S) float32 the model's predicted face mask for the edit.
-        codes: the codes that were decoded.
+        mask: (S, S) float32 the face mask the crop was blended with (the tensorial
+            model's prediction for the edit; a template ellipse for IPD-FER).
+        codes: the codes that were decoded (``None`` for IPD-FER's neutral face).
     """
 
     crop: np.ndarray
     image: np.ndarray
     weight: np.ndarray
     mask: np.ndarray
-    codes: FaceCodes
+    codes: FaceCodes | None = None
 
 
 def resolve_run_file(path: str | os.PathLike) -> Path:
@@ -270,25 +271,31 @@ class FaceEditor:
 
     # -- edits ------------------------------------------------------------------------
 
-    def _swap(self, target: Any, source: Any, name: str, role: str) -> EditResult:
-        t = self.encode_one(target, "target")
-        s = self.encode_one(source, role)
+    def _swap(
+        self, target: Any, source: Any, name: str, role: str, aligned: bool | None
+    ) -> EditResult:
+        t = self.encode_one(target, "target", aligned)
+        s = self.encode_one(source, role, aligned)
         return self.render([t.replace(**{name: getattr(s, name)})])[1][0]
 
-    def transfer_expression(self, target: Any, driver: Any) -> EditResult:
+    def transfer_expression(
+        self, target: Any, driver: Any, aligned: bool | None = None
+    ) -> EditResult:
         """The target's face with the driver's expression code z_exp (Eq. 18)."""
-        return self._swap(target, driver, "expression", "driver")
+        return self._swap(target, driver, "expression", "driver", aligned)
 
-    def transfer_pose(self, target: Any, driver: Any) -> EditResult:
+    def transfer_pose(self, target: Any, driver: Any, aligned: bool | None = None) -> EditResult:
         """The target's face turned to the driver's head rotation SO3(z_p)."""
-        return self._swap(target, driver, "rotation", "driver")
+        return self._swap(target, driver, "rotation", "driver", aligned)
 
-    def relight(self, target: Any, light_source: Any) -> EditResult:
+    def relight(self, target: Any, light_source: Any, aligned: bool | None = None) -> EditResult:
         """The target's face under the light z_l of ``light_source``."""
-        return self._swap(target, light_source, "light", "light source")
+        return self._swap(target, light_source, "light", "light source", aligned)
 
-    def interpolate(self, a: Any, b: Any, factor: str, steps: int = 11) -> list[EditResult]:
-        """Walk one factor of face ``a`` linearly to face ``b``'s in ``steps`` steps.
+    def interpolate_codes(
+        self, a: FaceCodes, b: FaceCodes, factor: str, steps: int = 11
+    ) -> list[FaceCodes]:
+        """``a``'s codes with one factor walked linearly to ``b``'s (both ends included).
 
         ``pose`` walks the rotation matrices; the decoder's SO(3) projection turns each
         blend into a rotation. Every other code stays ``a``'s.
@@ -304,12 +311,18 @@ class FaceEditor:
             raise DataError(f"Unknown factor {factor!r}; choose one of {', '.join(FACTORS)}.")
         if steps < 2:
             raise DataError(f"Interpolation needs at least 2 steps, got {steps}.")
-        ca, cb = self.encode_one(a, "first face"), self.encode_one(b, "second face")
         name = FACTORS[factor]
-        va, vb = getattr(ca, name), getattr(cb, name)
-        walk = [ca.replace(**{name: torch.lerp(va, vb, float(t))})
+        va, vb = getattr(a, name), getattr(b, name)
+        return [a.replace(**{name: torch.lerp(va, vb, float(t))})
                 for t in np.linspace(0.0, 1.0, steps)]  # fmt: skip
-        return self.render(walk)[1]
+
+    def interpolate(
+        self, a: Any, b: Any, factor: str, steps: int = 11, aligned: bool | None = None
+    ) -> list[EditResult]:
+        """Walk one factor of face ``a`` to face ``b``'s (:meth:`interpolate_codes`), decoded."""
+        ca = self.encode_one(a, "first face", aligned)
+        cb = self.encode_one(b, "second face", aligned)
+        return self.render(self.interpolate_codes(ca, cb, factor, steps))[1]
 
     @torch.inference_mode()
     def reconstruct_3d(self, image: Any, aligned: bool | None = None) -> Mesh:

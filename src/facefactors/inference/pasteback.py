@@ -36,6 +36,16 @@ def feathered_alpha(mask: np.ndarray, feather: float = 0.06) -> np.ndarray:
     return np.clip(m * ramp[:, None] * ramp[None, :], 0.0, 1.0)
 
 
+def template_face_mask(size: int) -> np.ndarray:
+    """(S, S) float32 ellipse over the face of an ArcFace-aligned crop (a model without a mask).
+
+    Centred on the template's landmarks horizontally, from the brows to the chin.
+    """
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) + 0.5
+    cx, cy, ax, ay = 0.5 * size, 0.56 * size, 0.34 * size, 0.44 * size
+    return (((xx - cx) / ax) ** 2 + ((yy - cy) / ay) ** 2 <= 1.0).astype(np.float32)
+
+
 def paste_back(
     photo: np.ndarray, crop: np.ndarray, alpha: np.ndarray, matrix: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -140,6 +140,23 @@ def read_checkpoint(path: str | Path) -> dict:
     return read_training_state(path, FORMAT, "an IPD-FER training checkpoint")
 
 
+def load_trained(path: str | Path) -> tuple[IPDModel, IPDConfig]:
+    """Rebuild a full model (all networks) from a training checkpoint ``last.pt``, in eval mode.
+
+    Raises:
+        CheckpointError: not an IPD-FER training checkpoint, or weights that do not fit.
+    """
+    from facefactors.checkpoint import load_weights
+    from facefactors.config import from_dict
+
+    state = read_checkpoint(path)
+    cfg = from_dict(IPDConfig, state["config"])
+    cfg.model.id_checkpoint = None  # the weights below already contain E_id
+    model = build_model(cfg)
+    load_weights(model, state["model"], path, "the IPD-FER model its config describes")
+    return model.eval(), cfg
+
+
 def save_run_state(
     path: str | Path,
     cfg: IPDConfig,
