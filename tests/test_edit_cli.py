@@ -181,3 +181,16 @@ def test_real_photos_and_video(setup, mtcnn_weights_dir, tmp_path) -> None:
                  *common) == 0  # fmt: skip
     frames = _read_video(out)
     assert len(frames) == 3 and frames[0].shape == (480, 640, 3)
+
+
+def test_bench_edit_prints_json(tmp_path, capsys) -> None:
+    """Without MTCNN weights the photo figures are null with the reason; the rest is measured."""
+    import json
+
+    argv = ["bench", "edit", "--json", "--seconds", "0.05", "--threads", "1", "--batch", "4",
+            "--weights", str(tmp_path)]  # fmt: skip
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["bench"] == "edit" and out["image_size"] == 32 and out["threads"] == 1
+    assert out["encode_decode_faces_per_s"] > 0
+    assert out["transfer_expression_per_s"] is None and "weights" in out["skipped"]

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable
 
 from facefactors.commands.common import add_overrides_option
+from facefactors.commands.weights import add_weights_option
 
 
 def _bench_synth(args: argparse.Namespace) -> dict:
@@ -59,6 +60,16 @@ def _bench_infer(args: argparse.Namespace) -> dict:
     )  # fmt: skip
 
 
+def _bench_edit(args: argparse.Namespace) -> dict:
+    from facefactors.bench.edit import bench_edit
+
+    preset = args.presets[0] if args.presets else "tensorial_synth_quick"
+    return bench_edit(
+        seconds=args.seconds, threads=args.threads, batch=args.batch, preset=preset,
+        weights_dir=args.weights,
+    )  # fmt: skip
+
+
 # name -> (help, function). Functions import their module lazily.
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
@@ -71,6 +82,10 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "video": (
         "end-to-end video fps: decode + detect/track + align + predict, 640x480",
         _bench_video,
+    ),
+    "edit": (
+        "tensorial editing: encode+decode faces/s, transfer_expression/s, animate fps (640x480)",
+        _bench_edit,
     ),
 }
 
@@ -99,8 +114,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--presets", nargs="+", default=None, metavar="PRESET",
         help="bench train --method tensorial: presets to time "
-        "(default: tensorial_synth_quick tensorial_synth_paper)",
+        "(default: tensorial_synth_quick tensorial_synth_paper); bench edit: the first one",
     )  # fmt: skip
+    add_weights_option(p)
     add_overrides_option(p, "model.decoder_channels=8 (bench train; IPD-FER config keys)")
     p.set_defaults(func=run)
 
