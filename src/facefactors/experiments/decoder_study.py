@@ -75,14 +75,14 @@ def run_variant(
 ) -> dict:
     """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
     from facefactors.constants import CANONICAL_CLASSES
-    from facefactors.ipd.losses import recon_loss
+    from facefactors.ipd.losses import identity_loss, recon_loss
     from facefactors.nets import create_backbone
 
     torch.manual_seed(seed)
     size = train["image"].shape[-1]
 
     def enc() -> torch.nn.Module:
-        return create_backbone("resnet18", width=width, input_size=size, checkpoint=backbone)
+        return create_backbone(arch, width=width, input_size=size, checkpoint=backbone)
 
     e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
     dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm)
@@ -98,7 +98,10 @@ def run_variant(
         x = train["image"][idx]
         f_ip = e_id(x) + e_pose(x)
         out = dec(torch.cat([f_ip, f_ip + e_exp(x)]))
-        loss = recon_loss(out[32:], out[:32], x, train["expression"][idx] == neutral)
+        loss = 10.0 * recon_loss(out[32:], out[:32], x, train["expression"][idx] == neutral)
+        if id_weight:  # Eq. 2 through the frozen N = E_id, weighted like λ3 against λ4 = 10
+            n = e_id(out)  # (2B, D): gradients reach the fakes only
+            loss = loss + id_weight * identity_loss(n[32:], n[:32], e_id(x))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -107,6 +110,7 @@ def run_variant(
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "steps": steps, "lr": lr,
+            "id_weight": id_weight,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
             "decoder_params": sum(p.numel() for p in dec.parameters())}  # fmt: skip
@@ -133,18 +137,22 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--backbone", required=True, help="pretrain-id backbone.pt (E_id)")
     p.add_argument("--width", type=int, default=32)
+    p.add_argument("--arch", default="resnet18_fc", help="E_id's backbone name")
+    p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--id-weight", type=float, default=0.0, help="λ3 of L_id (λ4 = 10)")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
                    help="BASE:START_NORM pairs")  # fmt: skip
     a = p.parse_args(argv)
-    torch.set_num_threads(2)
+    torch.set_num_threads(a.threads)
     train, val = _data(64, 120, 16, 12, 0)
     for spec in a.variants:
         base, norm = spec.split(":")
         res = run_variant(Variant(int(base), norm), a.backbone, train, val, steps=a.steps,
-                          width=a.width, lr=a.lr, eval_every=a.eval_every)  # fmt: skip
+                          width=a.width, lr=a.lr, eval_every=a.eval_every,
+                          id_weight=a.id_weight, arch=a.arch)  # fmt: skip
         print(json.dumps(res), flush=True)
 
 
