@@ -72,6 +72,8 @@ def run_variant(
     seed: int = 0,
     lr: float = 3e-4,
     eval_every: int | None = None,
+    id_weight: float = 0.0,
+    arch: str = "resnet18_fc",
 ) -> dict:
     """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
     from facefactors.constants import CANONICAL_CLASSES
