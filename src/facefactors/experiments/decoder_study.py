@@ -49,7 +49,9 @@ def _data(size: int, identities: int, per_identity: int, val_identities: int, se
 
     ds = SynthFaces("train", identities=identities, per_identity=per_identity, size=size,
                     seed=seed, config=SynthConfig(expression_intensity=(1.0, 1.6)), maps=False)  # fmt: skip
-    parts: dict[str, list[torch.Tensor]] = {"image": [], "neutral": [], "expression": []}
+    parts: dict[str, list[torch.Tensor]] = {
+        "image": [], "neutral": [], "expression": [], "pose_bin": [],
+    }  # fmt: skip
     for s in range(0, len(ds), 256):
         b = ds.batch(range(s, min(s + 256, len(ds))))
         for k in parts:
@@ -74,6 +76,7 @@ def run_variant(
     eval_every: int | None = None,
     id_weight: float = 0.0,
     arch: str = "resnet18_fc",
+    classify: bool = False,
 ) -> dict:
     """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
     from facefactors.constants import CANONICAL_CLASSES
@@ -88,7 +91,11 @@ def run_variant(
 
     e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
     dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm)
+    d = e_exp.num_features
+    c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
     params = [*e_pose.parameters(), *e_exp.parameters(), *dec.parameters()]
+    if classify:  # the encoders also learn their classes, in the same Adam step (joint)
+        params += [*c_exp.parameters(), *c_p.parameters()]
     opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
     neutral = CANONICAL_CLASSES.index(NEUTRAL)
     gen = torch.Generator().manual_seed(seed)
@@ -98,9 +105,14 @@ def run_variant(
     for step in range(steps):
         idx = torch.randint(0, len(train["image"]), (32,), generator=gen)
         x = train["image"][idx]
-        f_ip = e_id(x) + e_pose(x)
-        out = dec(torch.cat([f_ip, f_ip + e_exp(x)]))
+        f_pose, f_exp = e_pose(x), e_exp(x)
+        f_ip = e_id(x) + f_pose
+        out = dec(torch.cat([f_ip, f_ip + f_exp]))
         loss = 10.0 * recon_loss(out[32:], out[:32], x, train["expression"][idx] == neutral)
+        if classify:
+            ce = torch.nn.functional.cross_entropy
+            loss = loss + ce(c_exp(f_exp), train["expression"][idx])
+            loss = loss + ce(c_p(f_pose), train["pose_bin"][idx])
         if id_weight:  # Eq. 2 through the frozen N = E_id, weighted like λ3 against λ4 = 10
             n = e_id(out)  # (2B, D): gradients reach the fakes only
             loss = loss + id_weight * identity_loss(n[32:], n[:32], e_id(x))
@@ -112,7 +124,7 @@ def run_variant(
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "steps": steps, "lr": lr,
-            "id_weight": id_weight,
+            "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
             "decoder_params": sum(p.numel() for p in dec.parameters())}  # fmt: skip
@@ -144,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--id-weight", type=float, default=0.0, help="λ3 of L_id (λ4 = 10)")
+    p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
                    help="BASE:START_NORM pairs")  # fmt: skip
@@ -154,7 +167,7 @@ def main(argv: list[str] | None = None) -> None:
         base, norm = spec.split(":")
         res = run_variant(Variant(int(base), norm), a.backbone, train, val, steps=a.steps,
                           width=a.width, lr=a.lr, eval_every=a.eval_every,
-                          id_weight=a.id_weight, arch=a.arch)  # fmt: skip
+                          id_weight=a.id_weight, arch=a.arch, classify=a.classify)  # fmt: skip
         print(json.dumps(res), flush=True)
 
 
