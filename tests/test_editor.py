@@ -213,3 +213,17 @@ def test_real_photos(editor, mtcnn_weights_dir, tmp_path) -> None:
         assert np.array_equal(res.image[outside], grace[outside])
         assert 1000 < (~outside).sum() < 0.5 * outside.size  # the face, not the photo
     assert len(ed.reconstruct_3d(astro).vertices) == 522
+
+
+def test_a_run_whose_verifier_path_no_longer_resolves_still_loads(tmp_path, run) -> None:
+    """Editing needs no verifier: a moved run with a dangling verifier path still opens."""
+    from facefactors.checkpoint import load_checkpoint, save_checkpoint
+    from facefactors.tensorial.checkpoints import load_generator
+
+    path = run[0] / "model.pt"
+    state = load_checkpoint(path)
+    state["config"] = dict(state["config"], verifier_checkpoint="gone/backbone.pt")
+    moved = tmp_path / "model.pt"
+    save_checkpoint(moved, state)
+    _gen, cfg = load_generator(moved)
+    assert cfg.verifier_checkpoint == "gone/backbone.pt"

@@ -48,7 +48,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training steps of the landmark head-pose judge of the tensorial edits",
     )  # fmt: skip
     p.add_argument(
-        "--test-identities", type=int, default=None, metavar="N",
+        "--test-identities",
+        type=int,
+        default=None,
+        metavar="N",
         help="synthetic test identities, never seen in training (default 40; at least 2)",
     )
     p.set_defaults(func=run)

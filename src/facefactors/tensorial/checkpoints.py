@@ -94,8 +94,13 @@ def load_generator(path: str | Path) -> tuple[TensorialModel | Z0AutoEncoder, Te
         weights = entry(state, "generator", path, dict)
     else:
         raise CheckpointError(f"Checkpoint {path} is not a tensorial model (model.pt or last.pt).")
+    saved = dict(entry(state, "config", path, dict))
+    # The generator needs no verifier: a run moved or opened from another folder (its
+    # verifier path relative to where it trained) still loads. The path is kept as saved.
+    verifier = saved.pop("verifier_checkpoint", None)
     try:
-        cfg = validate(from_dict(TensorialConfig, entry(state, "config", path, dict)))
+        cfg = validate(from_dict(TensorialConfig, saved))
+        cfg.verifier_checkpoint = verifier
     except ConfigError as exc:
         raise CheckpointError(
             f"Checkpoint {path} holds a config that does not load: {exc}"
