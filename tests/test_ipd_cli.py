@@ -36,6 +36,14 @@ def test_overrides_are_typed() -> None:
         load_config(IPDConfig, "ipd_synth_quick", ["train.epochs=many"])
 
 
+def test_decoder_norm_is_checked_by_name() -> None:
+    cfg = load_config(IPDConfig, "ipd_synth_full", ["model.decoder_norm=layer"])
+    with pytest.raises(ConfigError, match=r"'model\.decoder_norm'.*instance, batch, none.*'layer'"):
+        validate_config(cfg)
+    full = validate_config(load_config(IPDConfig, "ipd_synth_full"))
+    assert full.model.decoder_norm == "batch"
+
+
 def test_unknown_preset(tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"Unknown preset 'nope'.*ipd_synth_quick"):
         run(["--config", "nope", "--out", str(tmp_path / "r")])

@@ -138,7 +138,22 @@ def test_first_stage_instance_norm_discards_the_scale_of_the_feature() -> None:
         shape = new(f).shape
     assert blind < 0.01 and sees > 10 * blind and shape == (4, 3, 32, 32)
     with pytest.raises(ValueError, match="start_norm"):
-        Decoder(32, 32, start_norm="batch")
+        Decoder(32, 32, start_norm="group")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        Decoder(32, 32, norm="layer")
+
+
+def test_batch_norm_decoder_decodes_a_face_alone_as_in_a_batch() -> None:
+    """Eval mode uses running statistics, so a face's decode does not depend on its batch."""
+    model = tiny("ipd", decoder_norm="batch", decoder_start_norm="none")
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.dec.modules())
+    model.train()
+    with torch.no_grad():
+        model.dec(torch.randn(6, model.feature_dim))
+    model.eval()
+    f = torch.randn(4, model.feature_dim)
+    with torch.no_grad():
+        assert torch.allclose(model.dec(f)[1:2], model.dec(f[1:2]), atol=1e-6)
 
 
 def test_a_null_id_checkpoint_warns_loudly(capsys) -> None:

@@ -31,10 +31,11 @@ from facefactors.ipd.decoder import Decoder
 
 @dataclass(frozen=True)
 class Variant:
-    """One decoder setting: final-stage channels, first-stage normalisation."""
+    """One decoder setting: final-stage channels, first-stage and later normalisation."""
 
     base: int
     start_norm: str
+    norm: str = "instance"
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -90,7 +91,7 @@ def run_variant(
         return create_backbone(arch, width=width, input_size=size, checkpoint=backbone)
 
     e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
-    dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm)
+    dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm, norm=v.norm)
     d = e_exp.num_features
     c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
     params = [*e_pose.parameters(), *e_exp.parameters(), *dec.parameters()]
@@ -123,7 +124,7 @@ def run_variant(
             curve.append([step + 1, *_measure(nets, val)])
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip = _measure(nets, val)
-    return {"base": v.base, "start_norm": v.start_norm, "steps": steps, "lr": lr,
+    return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "steps": steps, "lr": lr,
             "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
@@ -159,13 +160,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
-                   help="BASE:START_NORM pairs")  # fmt: skip
+                   help="BASE:START_NORM[:NORM] (NORM of the later stages, default instance)")  # fmt: skip
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     train, val = _data(64, 120, 16, 12, 0)
     for spec in a.variants:
-        base, norm = spec.split(":")
-        res = run_variant(Variant(int(base), norm), a.backbone, train, val, steps=a.steps,
+        base, *norms = spec.split(":")
+        res = run_variant(Variant(int(base), *norms), a.backbone, train, val, steps=a.steps,
                           width=a.width, lr=a.lr, eval_every=a.eval_every,
                           id_weight=a.id_weight, arch=a.arch, classify=a.classify)  # fmt: skip
         print(json.dumps(res), flush=True)

@@ -12,22 +12,35 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from facefactors.constants import DECODER_NORMS as NORMS
+
+
+def _norm(kind: str, ch: int) -> nn.Module:
+    """InstanceNorm (the paper's), BatchNorm, or nothing, with a learned affine."""
+    if kind == "instance":
+        return nn.InstanceNorm2d(ch, affine=True)
+    if kind == "batch":
+        return nn.BatchNorm2d(ch)
+    return nn.Identity()
+
 
 class ResBlock(nn.Module):
-    """conv3×3–IN–ReLU–conv3×3–IN plus the input (a pix2pix-style residual block).
+    """conv3×3–norm–ReLU–conv3×3–norm plus the input (a pix2pix-style residual block).
 
     Args:
         ch: channels in and out.
+        norm: one of ``NORMS``.
     """
 
-    def __init__(self, ch: int) -> None:
+    def __init__(self, ch: int, norm: str = "instance") -> None:
         super().__init__()
+        bias = norm == "none"
         self.body = nn.Sequential(
-            nn.Conv2d(ch, ch, 3, padding=1, bias=False),
-            nn.InstanceNorm2d(ch, affine=True),
+            nn.Conv2d(ch, ch, 3, padding=1, bias=bias),
+            _norm(norm, ch),
             nn.ReLU(inplace=True),
-            nn.Conv2d(ch, ch, 3, padding=1, bias=False),
-            nn.InstanceNorm2d(ch, affine=True),
+            nn.Conv2d(ch, ch, 3, padding=1, bias=bias),
+            _norm(norm, ch),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,18 +48,16 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-START_NORMS = ("instance", "none")
-
-
 def _stage(
-    in_ch: int, out_ch: int, kernel: int, stride: int, padding: int, norm: str = "instance"
-) -> nn.Sequential:
-    """Transpose conv → InstanceNorm (or none) → ReLU → residual block."""
+    in_ch: int, out_ch: int, kernel: int, stride: int, padding: int,
+    norm: str = "instance", block_norm: str = "instance",
+) -> nn.Sequential:  # fmt: skip
+    """Transpose conv → norm → ReLU → residual block (normalised by ``block_norm``)."""
     return nn.Sequential(
         nn.ConvTranspose2d(in_ch, out_ch, kernel, stride, padding, bias=norm == "none"),
-        nn.InstanceNorm2d(out_ch, affine=True) if norm == "instance" else nn.Identity(),
+        _norm(norm, out_ch),
         nn.ReLU(inplace=True),
-        ResBlock(out_ch),
+        ResBlock(out_ch, block_norm),
     )
 
 
@@ -62,21 +73,28 @@ class Decoder(nn.Module):
         in_dim: feature size D (512 for ResNet-18 encoders).
         size: output image size (a multiple of 16: 112, 64, 32).
         base: channels of the full-resolution stage (32 gives 512, 256, 128, 64, 32).
+        start_norm: normalisation after the first (1×1 → s×s) transpose conv.
+        norm: normalisation of every other stage and of the residual blocks. The
+            paper's is InstanceNorm; it pins each channel's spatial mean to a learned
+            constant, so the decoder must draw a global colour (the background, the
+            light level) as spatial structure (see docs/ipd_findings.md §5).
     """
 
     def __init__(
-        self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance"
-    ) -> None:
+        self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance",
+        norm: str = "instance",
+    ) -> None:  # fmt: skip
         super().__init__()
         if size % 16:
             raise ValueError(f"decoder size must be a multiple of 16, got {size}")
-        if start_norm not in START_NORMS:
-            raise ValueError(f"start_norm must be one of {START_NORMS}, got {start_norm!r}")
+        for name, kind in (("start_norm", start_norm), ("norm", norm)):
+            if kind not in NORMS:
+                raise ValueError(f"{name} must be one of {NORMS}, got {kind!r}")
         chans = stage_channels(base)
         start = size // 16
-        stages = [_stage(in_dim, chans[0], start, 1, 0, start_norm)]  # 1×1 → s×s
+        stages = [_stage(in_dim, chans[0], start, 1, 0, start_norm, norm)]  # 1×1 → s×s
         # ConvTranspose k4 s2 p1 doubles the size exactly.
-        stages += [_stage(chans[i], chans[i + 1], 4, 2, 1) for i in range(4)]
+        stages += [_stage(chans[i], chans[i + 1], 4, 2, 1, norm, norm) for i in range(4)]
         self.stages = nn.Sequential(*stages)
         self.to_rgb = nn.Conv2d(chans[-1], 3, 3, padding=1)
         self.size = size
