@@ -34,6 +34,7 @@ import torch
 from facefactors.experiments.tensorial_eval import vertex_error_mm
 from facefactors.faces.pose import geodesic_deg
 from facefactors.fit3d.fitter import Fit3dConfig, FitResult, fit_faces
+from facefactors.fit3d.landmarks import net_landmarks
 from facefactors.synth import identity as ID
 
 
@@ -84,17 +85,6 @@ def timed_fit(images: torch.Tensor, landmarks: torch.Tensor, cfg: Fit3dConfig) -
     t0 = time.perf_counter()
     fit = fit_faces(images, landmarks, cfg)
     return fit, len(images) / (time.perf_counter() - t0)
-
-
-def net_landmarks(net: Any, images: torch.Tensor) -> torch.Tensor:
-    """Landmarks of crops from a :class:`LandmarkNet`, rescaled from its input size."""
-    import torch.nn.functional as F
-
-    from facefactors.faces.landmark_net import predict_landmarks
-
-    size = images.shape[-1]
-    small = images if size == net.size else F.interpolate(images, size=net.size, mode="area")
-    return predict_landmarks(net, small) * (size / net.size)
 
 
 def accuracy(
