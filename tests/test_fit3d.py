@@ -32,7 +32,11 @@ def _landmarks3d(n: int) -> torch.Tensor:
 
 def test_procrustes_recovers_rotation_scale_shift_exactly():
     x3 = _landmarks3d(6)
-    yaw, pitch, roll = np.array([-50, -20, 0, 10, 35, 55.0]), np.linspace(-18, 18, 6), np.linspace(14, -14, 6)
+    yaw, pitch, roll = (
+        np.array([-50, -20, 0, 10, 35, 55.0]),
+        np.linspace(-18, 18, 6),
+        np.linspace(14, -14, 6),
+    )
     rot = torch.as_tensor(SC.rotation_matrix(yaw, pitch, roll))
     scale = torch.linspace(0.2, 0.7, 6, dtype=torch.float64)
     shift = torch.tensor([[16.0, 17.0]]).double().expand(6, 2) + torch.arange(6.0)[:, None]
@@ -52,7 +56,9 @@ def test_procrustes_never_returns_a_reflection():
     """Mirrored landmarks cannot be matched by a reflection: det stays +1."""
     x3 = _landmarks3d(4)
     rot = torch.as_tensor(SC.rotation_matrix(np.array([30.0] * 4), np.zeros(4), np.zeros(4)))
-    x2 = P.project_points(x3, rot, torch.full((4,), 0.3, dtype=torch.float64), torch.zeros(4, 2).double())
+    x2 = P.project_points(
+        x3, rot, torch.full((4,), 0.3, dtype=torch.float64), torch.zeros(4, 2).double()
+    )
     mirrored = x2 * torch.tensor([-1.0, 1.0]).double()
     r, _s, _t = P.weak_perspective_fit(x3, mirrored)
     assert torch.allclose(torch.linalg.det(r), torch.ones(4, dtype=torch.float64))
@@ -95,7 +101,9 @@ def test_render_gradients_reach_every_coefficient(faces):
 
 def test_shading_is_differentiable_float64_gradcheck():
     gen = torch.Generator().manual_seed(1)
-    n = torch.nn.functional.normalize(torch.randn(2, 3, 3, 3, generator=gen, dtype=torch.float64), dim=1)
+    n = torch.nn.functional.normalize(
+        torch.randn(2, 3, 3, 3, generator=gen, dtype=torch.float64), dim=1
+    )
     albedo = torch.rand(2, 3, 3, 3, generator=gen, dtype=torch.float64)
     sh = (torch.randn(2, 3, 9, generator=gen, dtype=torch.float64) * 0.2).requires_grad_(True)
     sh.data[:, :, 0] += 1.5  # keep the irradiance positive (away from the clamp's kink)

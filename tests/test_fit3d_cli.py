@@ -8,7 +8,6 @@ is unreliable on 32-px renders); prepare runs with --no-detect and no MTCNN weig
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -59,7 +58,11 @@ def test_fit3d_then_train_then_edit(prepared, landmark_net, tmp_path, capsys):
     assert _fit3d(prepared, landmark_net) == 0
     assert "fitted 24 of 24 faces" in capsys.readouterr().out
     fits, manifest = load_fits(prepared)
-    assert len(fits) == 24 and manifest["parts"] == ["part-00000.npz", "part-00001.npz", "part-00002.npz"]
+    assert len(fits) == 24 and manifest["parts"] == [
+        "part-00000.npz",
+        "part-00001.npz",
+        "part-00002.npz",
+    ]
     row = next(iter(fits.values()))
     assert set(PSEUDO_GT) <= set(row) and row["normals"].shape == (3, 32, 32)
 

@@ -15,6 +15,8 @@ Each fit is compared with a trivial reference on the same faces and landmarks: t
 - ``normal_deg``: angle between fitted and true normals, over pixels inside both masks
   (``mask_iou`` says how well the masks agree);
 - ``sh_rmse`` and ``sh_rel``: RMSE of the 27 SH coefficients and ``|L̂ − L| / |L|``;
+  ``sh_rel_scaled`` the same after the best scalar rescaling of ``L̂`` (albedo and
+  light share an unobservable scale);
 - ``vertex_mm``: mean distance of the 522 subsample vertices (head frame, mm, no
   pose), raw and after a similarity alignment (``vertex_mm_aligned``, as the
   tensorial evaluation measures 3D shape);
@@ -57,6 +59,11 @@ def fit_errors(fit: FitResult, truth: dict) -> dict[str, float]:
     union = ((fit.mask > 0.5) | (truth["mask"] > 0.5)).sum()
     d_sh = fit.sh - truth["sh"]
     sh_rel = d_sh.flatten(1).norm(dim=1) / truth["sh"].flatten(1).norm(dim=1)
+    # Albedo and light trade a common scale; the best rescaling of the fitted light
+    # measures its shape (direction, colour balance) alone.
+    f, g = fit.sh.flatten(1), truth["sh"].flatten(1)
+    c = (f * g).sum(1, keepdim=True) / f.square().sum(1, keepdim=True).clamp_min(1e-12)
+    sh_rel_scaled = (c * f - g).norm(dim=1) / g.norm(dim=1)
     pred_v, true_v = fit.vertices.double().numpy(), truth["vertices"].double().numpy()
     k = ID.K_SHAPE
 
@@ -70,6 +77,7 @@ def fit_errors(fit: FitResult, truth: dict) -> dict[str, float]:
         "mask_iou": float(both.sum() / union),
         "sh_rmse": rmse(fit.sh, truth["sh"]),
         "sh_rel": float(sh_rel.mean()),
+        "sh_rel_scaled": float(sh_rel_scaled.mean()),
         "vertex_mm": float(np.linalg.norm(pred_v - true_v, axis=-1).mean()),
         "vertex_mm_aligned": float(vertex_error_mm(pred_v, true_v).mean()),
         "shape_rmse": rmse(fit.id_coeffs[:, :k], truth["id_coeffs"][:, :k]),

@@ -73,7 +73,9 @@ class LandmarkFinder:
         if source == "net" and net_path is None:
             raise ConfigError("Option --landmarks net needs --landmark-net PATH.")
         self.source = source
-        self.records = record_landmarks(folder, prepared_size(folder)) if source in ("auto", "records") else {}
+        self.records = (
+            record_landmarks(folder, prepared_size(folder)) if source in ("auto", "records") else {}
+        )
         self.net = None
         if net_path is not None and source in ("auto", "net"):
             from facefactors.faces.landmark_net import load_landmark_net
@@ -99,7 +101,10 @@ class LandmarkFinder:
             if "landmarks5" in fields:
                 return np.asarray(fields["landmarks5"], dtype=np.float64), "mtcnn"
             return None, "no face found by MTCNN on the crop"
-        return None, "no landmarks (none in prepare's records; give --landmark-net or MTCNN weights)"
+        return (
+            None,
+            "no landmarks (none in prepare's records; give --landmark-net or MTCNN weights)",
+        )
 
 
 def _mtcnn_or_none(weights_dir: str | None, required: bool):

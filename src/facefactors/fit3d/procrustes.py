@@ -74,4 +74,3 @@ def yaw_deg(rot: torch.Tensor) -> torch.Tensor:
         (N,).
     """
     return torch.rad2deg(torch.atan2(-rot[:, 2, 0], rot[:, 2, 2]))
-

@@ -168,9 +168,7 @@ def render_fit(
         winner = R.resolve(buf, n, size, bits)
     flat_alb = albedo.transpose(0, 1).reshape(3, -1)
     dark = None if darkening is None else darkening.reshape(-1)
-    surf = R.surface_maps(
-        winner, pts, first, model.nbr_rel, flat_alb, torch.arange(n), dark
-    )
+    surf = R.surface_maps(winner, pts, first, model.nbr_rel, flat_alb, torch.arange(n), dark)
     valid = surf["valid"]
     out = {
         "albedo": surf["albedo"],

@@ -41,8 +41,6 @@ def annotation_paths(folder: Path) -> tuple[list[str], bytes]:
     return [r["path"] for r in rows], data
 
 
-
-
 def _load_crop(folder: Path, rel: str) -> np.ndarray:
     """A prepared crop at its own size (square, as ``prepare`` writes them)."""
     from facefactors.data.io import load_image_rgb
@@ -50,7 +48,9 @@ def _load_crop(folder: Path, rel: str) -> np.ndarray:
     path = folder / rel
     img = load_image_rgb(path)
     if img.shape[0] != img.shape[1]:
-        raise DataError(f"Image {path} is {img.shape[1]}x{img.shape[0]}, not a square aligned crop.")
+        raise DataError(
+            f"Image {path} is {img.shape[1]}x{img.shape[0]}, not a square aligned crop."
+        )
     return img
 
 
