@@ -70,6 +70,15 @@ def _bench_edit(args: argparse.Namespace) -> dict:
     )  # fmt: skip
 
 
+def _bench_fit3d(args: argparse.Namespace) -> dict:
+    from facefactors.bench.fit3d import bench_fit3d
+
+    return bench_fit3d(
+        faces=args.faces, size=args.size, steps=args.steps, threads=args.threads,
+        landmark_net=args.landmark_net,
+    )  # fmt: skip
+
+
 # name -> (help, function). Functions import their module lazily.
 BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "synth": ("synthetic face rendering speed (faces/s)", _bench_synth),
@@ -86,6 +95,11 @@ BENCHES: dict[str, tuple[str, Callable[[argparse.Namespace], dict]]] = {
     "edit": (
         "tensorial editing: encode+decode faces/s, transfer_expression/s, animate fps (640x480)",
         _bench_edit,
+    ),
+    "fit3d": (
+        "3D face fit on synthetic faces: rotation/normal/SH/vertex errors and faces/s "
+        "(use --size 64)",
+        _bench_fit3d,
     ),
 }
 
@@ -115,6 +129,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--presets", nargs="+", default=None, metavar="PRESET",
         help="bench train --method tensorial: presets to time "
         "(default: tensorial_synth_quick tensorial_synth_paper); bench edit: the first one",
+    )  # fmt: skip
+    p.add_argument("--faces", type=int, default=64, help="bench fit3d: faces fitted")
+    p.add_argument("--steps", type=int, default=40, help="bench fit3d: refinement steps")
+    p.add_argument(
+        "--landmark-net", default=None, metavar="PATH",
+        help="bench fit3d: also fit with this LandmarkNet's landmarks",
     )  # fmt: skip
     add_weights_option(p)
     add_overrides_option(p, "model.decoder_channels=8 (bench train; IPD-FER config keys)")

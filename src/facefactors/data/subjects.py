@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from facefactors.data.records import DatasetIndex
+from facefactors.data.records import DatasetIndex, Sample
 from facefactors.errors import DataError
 
 
@@ -109,3 +109,10 @@ def assign_subject_folds(index: DatasetIndex, k: int, seed: int = 0) -> DatasetI
     out = index.with_samples(dataclasses.replace(s, fold=fold_of[s.subject]) for s in index.samples)
     out.meta.update(folds=k, fold_seed=seed, folds_derived=True)
     return out
+
+
+def hold_out_subjects(train: list[Sample], val_every: int) -> tuple[list[Sample], list[Sample]]:
+    """(train, val) with every ``val_every``-th subject (in sorted order) held out whole."""
+    subjects = sorted({s.subject for s in train if s.subject is not None})
+    held = set(subjects[val_every - 1 :: val_every]) if val_every else set()
+    return [s for s in train if s.subject not in held], [s for s in train if s.subject in held]

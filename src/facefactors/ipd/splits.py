@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facefactors.data.records import DatasetIndex, Sample, fold_split
-from facefactors.data.subjects import assign_subject_folds
+from facefactors.data.subjects import assign_subject_folds, hold_out_subjects
 from facefactors.errors import ConfigError, DataError
 from facefactors.ipd.config import DataConfig
 
@@ -78,13 +78,6 @@ def load_real_index(cfg: DataConfig) -> DatasetIndex:
     return load_dataset(cfg.source, root)
 
 
-def _hold_out_subjects(train: list[Sample], val_every: int) -> tuple[list[Sample], list[Sample]]:
-    """(train, val) with every ``val_every``-th subject (in sorted order) held out whole."""
-    subjects = sorted({s.subject for s in train if s.subject is not None})
-    held = set(subjects[val_every - 1 :: val_every]) if val_every else set()
-    return [s for s in train if s.subject not in held], [s for s in train if s.subject in held]
-
-
 def split_index(
     index: DatasetIndex, fold: int | None, val_every: int, folds: int | None = None
 ) -> RealSplits:
@@ -121,7 +114,7 @@ def split_index(
                 )
             index = assign_subject_folds(index, folds)
         train_ix, test_ix = fold_split(index, fold)
-        train, val = _hold_out_subjects(list(train_ix.samples), val_every)
+        train, val = hold_out_subjects(list(train_ix.samples), val_every)
         test = list(test_ix.samples)
         val_by = "subject" if val else "none"
     else:
@@ -135,7 +128,7 @@ def split_index(
         val = [s for s in index.samples if s.split == "val"]
         val_by = "split" if val else "none"
         if not val and val_every and all(s.subject is not None for s in train):
-            train, val = _hold_out_subjects(train, val_every)
+            train, val = hold_out_subjects(train, val_every)
             val_by = "subject"
         elif not val and val_every:
             # A fixed stride, so the held-out images never depend on a seed.

@@ -179,7 +179,8 @@ def pixel_normals(points: torch.Tensor, nbr_rel: torch.Tensor, vert: torch.Tenso
     ny = du[2] * dv[0] - du[0] * dv[2]
     nz = du[1] * dv[0] - du[0] * dv[1]
     inv = torch.rsqrt((nx * nx).add_(ny * ny).add_(nz * nz).clamp_min_(1e-16))
-    return torch.stack((nx.mul_(inv), ny.mul_(inv), nz.mul_(inv))).view(3, n, *vert.shape[1:])
+    # Out of place: the fitter (facefactors.fit3d) differentiates through this.
+    return torch.stack((nx * inv, ny * inv, nz * inv)).view(3, n, *vert.shape[1:])
 
 
 def surface_maps(
@@ -215,7 +216,7 @@ def surface_maps(
     alb = torch.stack([albedo[c].index_select(0, flat) for c in range(3)]).view(3, n, h, w)
     if darkening is not None:
         own = (s + (torch.arange(n, dtype=torch.int64) * r).view(n, 1, 1)).reshape(-1)
-        alb.mul_((1.0 - darkening.index_select(0, own).view(n, h, w)).clamp_(0.3, 1.5))
+        alb = alb * (1.0 - darkening.index_select(0, own).view(n, h, w)).clamp(0.3, 1.5)
     return {
         "alpha": alpha.unsqueeze(1),
         "valid": (filled >= 0).unsqueeze(1),

@@ -266,14 +266,16 @@ class TensorialTrainConfig:
 
 @dataclass
 class TensorialDataConfig:
-    """Training faces: synthetic identities with exact pseudo ground truth.
-
-    Real photographs need their pseudo ground truth from a 3D face fit
-    (DESIGN.md §7), which this trainer does not do yet; ``source`` is therefore
-    ``synth`` only.
+    """Training faces: synthetic identities with exact pseudo ground truth, or a
+    prepared folder of real faces with the fitted one (``facefactors fit3d``).
 
     Attributes:
-        source: ``synth``.
+        source: ``synth`` (rendered faces, exact pseudo ground truth) or ``prepared``
+            (``root`` is a folder of ``facefactors prepare`` with ``fit3d/`` in it).
+        root: the prepared folder (``source: prepared`` only).
+        val_every: ``prepared``: every n-th subject (sorted ids) of the training faces
+            is held out whole for validation; without subject ids every n-th image
+            (said on stderr: validation then shares people with training).
         synth_identities: training identities (the last ``synth_val_identities``
             of them are held out for validation, never trained on).
         synth_per_identity: faces per identity.
@@ -284,7 +286,9 @@ class TensorialDataConfig:
             as the IPD-FER presets, so one expression classifier serves both).
     """
 
-    source: Literal["synth"] = "synth"
+    source: Literal["synth", "prepared"] = "synth"
+    root: str | None = None
+    val_every: int = 10
     synth_identities: int = 200
     synth_per_identity: int = 12
     synth_val_identities: int = 20
@@ -352,6 +356,20 @@ def validate(cfg: TensorialConfig) -> TensorialConfig:
     if t.max_steps is not None and t.max_steps < 1:
         raise ConfigError(f"train.max_steps must be at least 1 or null, got {t.max_steps}.")
     check_device(t.device, "Config key 'train.device'")
+    if d.source not in ("synth", "prepared"):
+        raise ConfigError(f"data.source must be 'synth' or 'prepared', got {d.source!r}.")
+    if d.source == "prepared":
+        if not d.root:
+            raise ConfigError("data.source 'prepared' needs data.root, the prepared folder.")
+        if not Path(d.root).expanduser().is_dir():
+            raise ConfigError(f"Config key 'data.root' names {d.root}, which is not a folder.")
+        if d.val_every < 2:
+            raise ConfigError(f"data.val_every must be at least 2, got {d.val_every}.")
+    elif d.root:
+        raise ConfigError(
+            f"data.root is set ({d.root}) but data.source is 'synth'; set "
+            "data.source=prepared to train on that folder, or drop data.root."
+        )
     if not 1 <= d.synth_val_identities < d.synth_identities:
         raise ConfigError(
             "data.synth_val_identities must be at least 1 (validation needs identities "

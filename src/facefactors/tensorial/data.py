@@ -82,7 +82,12 @@ class TensorialData:
 
 
 def build_data(cfg: TensorialConfig) -> TensorialData:
-    """Render the training identities; the last ``synth_val_identities`` validate."""
+    """Render the training identities (the last ``synth_val_identities`` validate), or
+    read a prepared folder with its fitted pseudo ground truth (``data.source``)."""
+    if cfg.data.source == "prepared":
+        from facefactors.tensorial.prepared import prepared_data
+
+        return prepared_data(cfg)
     from facefactors.synth.dataset import SynthFaces
     from facefactors.synth.sampling import SynthConfig
 
