@@ -53,5 +53,6 @@ def arcface_template(size: int = 112):
 
     return np.asarray(ARCFACE_TEMPLATE_112, dtype=np.float64) * (size / 112.0)
 
+
 # Normalisations IPD-FER's decoder offers per stage (facefactors.ipd.decoder).
 DECODER_NORMS = ("instance", "batch", "none")
