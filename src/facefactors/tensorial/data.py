@@ -10,12 +10,12 @@ the last ``synth_val_identities`` training identities, never trained on.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 
 import torch
 from torch.utils.data import Dataset
 
 from facefactors.tensorial.config import TensorialConfig
+from facefactors.tensorial.table import FaceTable, TensorialData  # noqa: F401 - re-exported
 
 # What a rendered face keeps: the input, its pseudo ground truth (tensorial.batch)
 # and the labels the evaluation reads.
@@ -23,36 +23,6 @@ KEYS = (
     "image", "mask", "normals", "sh", "vertices", "rotation", "id_coeffs", "exp_coeffs",
     "yaw", "pitch", "roll", "expression", "identity", "pose_bin",
 )  # fmt: skip
-
-
-class FaceTable(Dataset):
-    """Faces as one dict of stacked tensors; item ``i`` is a dict of row ``i``.
-
-    Args:
-        columns: name → (N, ...) tensor, every one with the same N.
-    """
-
-    def __init__(self, columns: dict[str, torch.Tensor]) -> None:
-        sizes = {k: int(v.shape[0]) for k, v in columns.items()}
-        if len(set(sizes.values())) != 1:
-            raise ValueError(f"FaceTable columns differ in length: {sizes}.")
-        self.columns = columns
-
-    def __len__(self) -> int:
-        return next(iter(self.columns.values())).shape[0]
-
-    def __getitem__(self, i: int) -> dict[str, torch.Tensor]:
-        return {k: v[i] for k, v in self.columns.items()}
-
-    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor]]:
-        return [self[i] for i in indices]
-
-    def rows(self, indices: range | list[int]) -> FaceTable:
-        """A table of some rows (a view of the same storage for a range)."""
-        if isinstance(indices, range) and indices.step == 1:
-            return FaceTable({k: v[indices.start : indices.stop] for k, v in self.columns.items()})
-        idx = torch.as_tensor(list(indices), dtype=torch.long)
-        return FaceTable({k: v.index_select(0, idx) for k, v in self.columns.items()})
 
 
 def collate(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
@@ -71,14 +41,6 @@ def render_table(faces: Dataset, chunk: int = 64) -> FaceTable:
         for k in KEYS:
             parts[k].append(b[k])
     return FaceTable({k: torch.cat(v) for k, v in parts.items()})
-
-
-@dataclass
-class TensorialData:
-    """Training and validation tables (disjoint identities)."""
-
-    train: FaceTable
-    val: FaceTable
 
 
 def build_data(cfg: TensorialConfig) -> TensorialData:

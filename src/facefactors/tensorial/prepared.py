@@ -25,7 +25,7 @@ from facefactors.data.records import Sample
 from facefactors.errors import DataError
 from facefactors.tensorial.batch import PSEUDO_GT
 from facefactors.tensorial.config import TensorialConfig
-from facefactors.tensorial.data import FaceTable, TensorialData
+from facefactors.tensorial.table import FaceTable, TensorialData
 
 
 def resample_maps(row: dict[str, torch.Tensor], size: int) -> dict[str, torch.Tensor]:
