@@ -36,6 +36,12 @@ def test_overrides_are_typed() -> None:
         load_config(IPDConfig, "ipd_synth_quick", ["train.epochs=many"])
 
 
+def test_decoder_lr_must_be_positive() -> None:
+    cfg = load_config(IPDConfig, "ipd_synth_quick", ["train.decoder_lr=0"])
+    with pytest.raises(ConfigError, match=r"'train\.decoder_lr' must be positive, got 0"):
+        validate_config(cfg)
+
+
 def test_decoder_norm_is_checked_by_name() -> None:
     cfg = load_config(IPDConfig, "ipd_synth_full", ["model.decoder_norm=layer"])
     with pytest.raises(ConfigError, match=r"'model\.decoder_norm'.*instance, batch, none.*'layer'"):

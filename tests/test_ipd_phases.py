@@ -248,3 +248,33 @@ def test_phase3_feeds_each_fake_to_its_own_loss(monkeypatch, schedule: str) -> N
     assert got["neutral"] == model.neutral_index
     for name, value in expected.items():
         torch.testing.assert_close(got[name], value, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step")  # no optimiser step here
+@pytest.mark.parametrize("schedule", ["alternating", "joint"])
+def test_decoder_lr_is_a_parameter_group_of_its_own(schedule: str) -> None:
+    """train.decoder_lr moves G_dec only; every other parameter keeps train.lr.
+
+    Catches the group being built from the wrong modules (the encoders at the
+    decoder's rate) or decoder_lr being ignored, and a StepLR that skips the group.
+    """
+    cfg = tiny("ipd", schedule)
+    cfg.train.decoder_lr = 5e-2
+    model = IPDModel(cfg.model, 32)
+    dec_ids = {id(p) for p in model.dec.parameters()}
+    seen = set()
+    for phase in build_phases(model, cfg):
+        for group in phase.optimizer.param_groups:
+            ids = {id(p) for p in group["params"]}
+            want = 5e-2 if ids <= dec_ids else 1e-2
+            assert ids <= dec_ids or not ids & dec_ids  # never a mixed group
+            assert group["lr"] == pytest.approx(want)
+            seen |= ids & dec_ids
+        for _ in range(cfg.train.lr_step_epochs):  # the ×0.1 decay reaches the decoder too
+            phase.scheduler.step()
+        lrs = [g["lr"] for g in phase.optimizer.param_groups]
+        assert lrs == pytest.approx([1e-3, 5e-3][: len(lrs)])
+    assert seen == dec_ids  # G_dec is trained, in exactly one phase
+    cfg.train.decoder_lr = None  # the paper: one rate for everything
+    for phase in build_phases(model, cfg):
+        assert {g["lr"] for g in phase.optimizer.param_groups} == {1e-2}

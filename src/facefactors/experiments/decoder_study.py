@@ -74,6 +74,7 @@ def run_variant(
     width: int,
     seed: int = 0,
     lr: float = 3e-4,
+    dec_lr: float | None = None,
     eval_every: int | None = None,
     id_weight: float = 0.0,
     arch: str = "resnet18_fc",
@@ -94,10 +95,11 @@ def run_variant(
     dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm, norm=v.norm)
     d = e_exp.num_features
     c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
-    params = [*e_pose.parameters(), *e_exp.parameters(), *dec.parameters()]
+    params = [*e_pose.parameters(), *e_exp.parameters()]
     if classify:  # the encoders also learn their classes, in the same Adam step (joint)
         params += [*c_exp.parameters(), *c_p.parameters()]
-    opt = torch.optim.Adam(params, lr=lr, betas=(0.5, 0.999))
+    groups = [{"params": params}, {"params": list(dec.parameters()), "lr": dec_lr or lr}]
+    opt = torch.optim.Adam(groups, lr=lr, betas=(0.5, 0.999))
     neutral = CANONICAL_CLASSES.index(NEUTRAL)
     gen = torch.Generator().manual_seed(seed)
     nets = (e_id, e_pose, e_exp, dec)
@@ -125,6 +127,7 @@ def run_variant(
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "steps": steps, "lr": lr,
+            "dec_lr": dec_lr or lr,
             "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
@@ -156,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--dec-lr", type=float, default=None, help="the decoder's lr (default --lr)")
     p.add_argument("--id-weight", type=float, default=0.0, help="λ3 of L_id (λ4 = 10)")
     p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
@@ -167,7 +171,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec in a.variants:
         base, *norms = spec.split(":")
         res = run_variant(Variant(int(base), *norms), a.backbone, train, val, steps=a.steps,
-                          width=a.width, lr=a.lr, eval_every=a.eval_every,
+                          width=a.width, lr=a.lr, dec_lr=a.dec_lr, eval_every=a.eval_every,
                           id_weight=a.id_weight, arch=a.arch, classify=a.classify)  # fmt: skip
         print(json.dumps(res), flush=True)
 

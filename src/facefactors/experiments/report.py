@@ -53,7 +53,9 @@ def _notes(ref_cfg: Any, pretrain_info: dict, dcfg: Any) -> list[str]:
         (
             f"Quick CPU preset, smaller than the paper: {d.size}x{d.size} px faces (paper: 112), "
             f"ResNet-18 encoders/D at width {m.width} (paper: 64, i.e. 512-d), decoder base "
-            f"{m.decoder_channels} channels, {t.epochs} epochs (paper: 30), lr {t.lr}. "
+            f"{m.decoder_channels} channels with {m.decoder_norm} normalisation (paper: "
+            f"instance), {t.epochs} epochs (paper: 30), lr {t.lr}"
+            f"{'' if t.decoder_lr is None else f' (decoder {t.decoder_lr})'}. "
             f"Expression intensity drawn from {d.synth_intensity} (the difficulty knob, "
             "calibrated on validation identities of the training split)."
         ),

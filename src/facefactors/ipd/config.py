@@ -129,6 +129,9 @@ class TrainConfig:
             below ``min_steps`` it wins (a capped run, reported as stopped early).
         batch_size: images per step per process.
         lr, betas, weight_decay: Adam settings shared by every phase's optimiser.
+        decoder_lr: G_dec's learning rate inside its phase's Adam (a parameter
+            group of its own); None: ``lr``, as in the paper. The encoders and
+            classifiers keep ``lr`` (see docs/ipd_findings.md §7).
         lr_step_epochs, lr_gamma: StepLR decay (×gamma every ``lr_step_epochs``).
         hflip: random horizontal flips (labels are invariant: pose bins use |yaw|).
         bf16: bfloat16 autocast for the forward passes (CPU and CUDA).
@@ -149,6 +152,7 @@ class TrainConfig:
     max_steps: int | None = None
     batch_size: int = 32
     lr: float = 1e-4
+    decoder_lr: float | None = None
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     lr_step_epochs: int = 10
@@ -311,6 +315,8 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
             raise ConfigError(f"Config key 'loss.{name}' must be at least 0.")
     if t.lr <= 0:
         raise ConfigError(f"Config key 'train.lr' must be positive, got {t.lr}.")
+    if t.decoder_lr is not None and t.decoder_lr <= 0:
+        raise ConfigError(f"Config key 'train.decoder_lr' must be positive, got {t.decoder_lr}.")
     if len(t.betas) != 2:
         raise ConfigError("Config key 'train.betas' must hold two numbers.")
     if not 0 <= d.synth_val_identities < d.synth_identities:
