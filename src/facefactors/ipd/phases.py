@@ -183,9 +183,13 @@ def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> l
     phases = []
     for name, modules, fn in specs:
         mods = [m for m in modules if m is not None]
-        groups = [{"params": [p for m in mods if m is not model.dec for p in m.parameters()]}]
-        if model.dec is not None and model.dec in mods:  # G_dec's own rate (None: lr)
-            groups.append({"params": list(model.dec.parameters()), "lr": t.decoder_lr or t.lr})
+        # G_dec in a group of its own only when it has its own rate, so that checkpoints
+        # of one-rate runs (the paper's setting) keep their one-group optimiser state.
+        own = t.decoder_lr is not None and model.dec is not None and model.dec in mods
+        groups = [{"params": [p for m in mods if not (own and m is model.dec)
+                              for p in m.parameters()]}]  # fmt: skip
+        if own:
+            groups.append({"params": list(model.dec.parameters()), "lr": t.decoder_lr})
         opt = torch.optim.Adam(groups, lr=t.lr, betas=tuple(t.betas), weight_decay=t.weight_decay)
         sched = torch.optim.lr_scheduler.StepLR(opt, step_size=t.lr_step_epochs, gamma=t.lr_gamma)
         phases.append(Phase(name, mods, fn, opt, sched))
