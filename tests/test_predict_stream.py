@@ -41,6 +41,17 @@ def _avi(path: Path, frames: list[np.ndarray]) -> Path:
     return path
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _onednn_like_the_subprocess():
+    """Inference only: use oneDNN as the killed `facefactors` subprocess does, so that the
+    resumed in-process run writes the same bytes (conftest turns it off for training)."""
+    import torch
+
+    torch.backends.mkldnn.enabled = True
+    yield
+    torch.backends.mkldnn.enabled = False
+
+
 @pytest.fixture(scope="module")
 def ckpt(tmp_path_factory):
     return save_tiny_checkpoint(tmp_path_factory.mktemp("model") / "model.pt")
