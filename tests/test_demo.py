@@ -13,15 +13,11 @@ TINY_PRETRAIN = [
     "width=4", "input_size=32", "epochs=1", "batch_size=16", "synth_identities=8",
     "synth_per_identity=4", "verify_identities=4", "verify_per_identity=3", "verify_pairs=20",
     "verify_folds=2",
-    # oneDNN's channels_last conv backward at one thread corrupts the heap on a 2-core
-    # AMD EPYC (torch 2.13.0; README "Known issue"), so the tiny pretraining uses NCHW.
-    "channels_last=false",
 ]  # fmt: skip
 TINY_TRAIN = [
     "model.width=4", "model.decoder_channels=4", "data.size=32", "data.synth_identities=8",
     "data.synth_per_identity=7", "data.synth_val_identities=2", "train.epochs=1",
     "train.max_steps=2", "train.batch_size=8", "train.sample_every=0",
-    "train.channels_last=false",  # see TINY_PRETRAIN
 ]  # fmt: skip
 
 TINY_TENSORIAL = [
