@@ -55,6 +55,23 @@ def test_encoder_feature_map_is_24x8x8_at_64px():
     assert float(feat.min()) >= 1e-6 - 1e-12
 
 
+def test_pool_indices_do_not_depend_on_the_input_memory_layout():
+    # Crops decoded from uint8 HWC arrays arrive channels-last; a flat background makes
+    # ties in the pooling windows, which round-off of another conv kernel would break
+    # differently (editor decodes then moved by ~0.02 from the model's own).
+    torch.manual_seed(0)
+    enc = Encoder([8, 8, 8], 32, 16, 1e-6)
+    x = torch.full((4, 3, 32, 32), 0.3)
+    x[:, :, 8:24, 8:24] = _x(4, 16)
+    nhwc = x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)
+    assert not nhwc.is_contiguous()
+    with torch.no_grad():
+        (z, a), (z2, b) = enc(x), enc(nhwc)
+    for i, j in zip(a.indices, b.indices):
+        assert torch.equal(i, j)
+    torch.testing.assert_close(z, z2, atol=0, rtol=0)
+
+
 @pytest.mark.parametrize("skip", [True, False])
 def test_mask_decoder_unpools_with_the_encoders_indices(skip):
     torch.manual_seed(0)

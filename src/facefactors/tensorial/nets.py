@@ -58,7 +58,10 @@ class Encoder(nn.Module):
     def forward_features(self, x: torch.Tensor) -> tuple[torch.Tensor, PoolState]:
         """The conv stack: (B, 3, S, S) → (B, c3, S/8, S/8) and the pooling state."""
         indices, skips = [], []
-        h = x
+        # A flat background gives exact ties inside the 2 × 2 pooling windows, and the
+        # channels-last conv rounds differently from the NCHW one, so the argmax (the
+        # indices the decoders unpool by) would depend on how the caller laid out x.
+        h = x.contiguous()
         for conv in self.convs:
             y = conv(h)
             # Threshold after pooling as NFE; max-pool commutes with the monotone
