@@ -50,6 +50,13 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
         assert set(m["leakage"]) == {"identity", "pose_bin"}
         assert ("neutral_fidelity" in m) == (name != "baseline")  # the baseline has no decoder
         assert ("reconstruction" in m) == (name != "baseline")
+        if name != "baseline":  # the hue floor is the test set's, so the same for both
+            rec = m["reconstruction"]
+            assert 0 < rec["bg_chroma_err_mean"] < 0.5 and -1 <= rec["expression_change_cos"] <= 1
+            assert (
+                rec["bg_chroma_err_mean"]
+                == results["methods"]["ipd"]["reconstruction"]["bg_chroma_err_mean"]
+            )
         assert ("f_id_expression_probe" in m) == (name != "baseline")  # E_id exists
         assert ("vs_baseline" in m) == (name != "baseline")
         if name != "baseline":  # paired on the same faces, one McNemar test per seed pair

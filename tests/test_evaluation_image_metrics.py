@@ -9,7 +9,9 @@ import torch
 
 from facefactors.errors import DataError
 from facefactors.evaluation.image_metrics import (
+    corner_chroma,
     cosine_similarity,
+    expression_change_cosine,
     gaussian_window,
     neutral_fidelity,
     psnr,
@@ -139,3 +141,31 @@ def test_neutral_fidelity_reference_cosine_and_rank1_by_hand():
     # One identity only: no reference can be formed, and none is reported.
     alone = neutral_fidelity(imgs, imgs, fake, true, identities=torch.tensor([1, 1, 1]))
     assert "id_cosine_other" not in alone and "id_rank1" not in alone
+
+
+def test_corner_chroma_by_hand():
+    x = torch.full((1, 3, 16, 16), 0.0)  # grey 0.5 everywhere after mapping
+    x[:, :, 4:12, 4:12] = 1.0  # a white centre the corners must not see
+    x[0, 0, :4, :4] = 1.0  # top-left corner red channel 1.0 (unit range)
+    c = corner_chroma(x, k=4)
+    # Corner mean RGB (unit range) = (0.5 + 0.5/4, 0.5, 0.5); grey = 0.5 + 0.5/12.
+    r = 0.5 + 0.125
+    g = 0.5 + 0.125 / 3
+    torch.testing.assert_close(c, torch.tensor([[r - g, 0.5 - g, 0.5 - g]]))
+    with pytest.raises(DataError):
+        corner_chroma(torch.zeros(1, 3, 6, 6), k=4)
+
+
+def test_expression_change_cosine_sign_and_scale():
+    g = torch.Generator().manual_seed(0)
+    neutral = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1
+    delta = torch.rand(2, 3, 8, 8, generator=g) * 0.2
+    image = neutral + delta
+    base = torch.rand(2, 3, 8, 8, generator=g) * 2 - 1  # another neutral decode
+    # A decoder that adds half the true change (at any offset) scores 1; reversed, -1.
+    same = expression_change_cosine(base + 0.5 * delta, base, image, neutral)
+    torch.testing.assert_close(same, torch.ones(2))
+    flipped = expression_change_cosine(base, base + 0.5 * delta, image, neutral)
+    torch.testing.assert_close(flipped, -torch.ones(2))
+    # No change between the decodes: 0, not NaN.
+    torch.testing.assert_close(expression_change_cosine(base, base, image, neutral), torch.zeros(2))

@@ -76,6 +76,16 @@ def test_round_trip_report_contains_the_numbers(tmp_path):
     assert "| surprise | – | – |" in md
 
 
+def test_fidelity_table_shows_the_hue_and_expression_change_columns(tmp_path):
+    r = _results()
+    r["methods"]["ipd"]["reconstruction"] |= {
+        "bg_chroma_err": 0.0412, "bg_chroma_err_mean": 0.0405, "expression_change_cos": 0.031,
+    }  # fmt: skip
+    md = render_report_md(load_results(write_report(tmp_path, r)[0]))
+    assert "| ipd | 23.25 | 21.50 | 0.8123 | 0.9000 | 0.0412 (0.0405) | 0.031 | 10 |" in md
+    assert "Background hue error (mean-hue floor)" in md
+
+
 def test_validate_names_the_missing_key():
     r = _results()
     validate_results(json.loads(json.dumps(r, default=float)))

@@ -158,12 +158,26 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
             f" (other people: {f['id_cosine_other']:.3f}; the nearest true neutral face is the "
             f"person's own for {100 * f['id_rank1']:.1f} %)"
         )
-    return [
+    line = (
         f"- **{name}**: decode(f_id + f_pose) against the true neutral face in the same pose: "
         f"identity-embedding cosine {f['id_cosine']:.3f}{ref}, PSNR {psnr}, SSIM "
         f"{f['ssim']:.3f} ({f['n']} faces). The cosine comes from N, which L_id trains the "
         "decoder against: check the sample grids before reading it as likeness."
-    ]
+    )
+    rec = m.get("reconstruction") or {}
+    if "expression_change_cos" in rec:
+        cos = rec["expression_change_cos"]
+        line += (
+            f" Adding f_exp changes the decode along the true expression change with cosine "
+            f"{cos:.3f} (1: it draws the expression; 0: unrelated or no change)"
+        )
+        if "bg_chroma_err" in rec:
+            line += (
+                f"; background hue error {rec['bg_chroma_err']:.4f} against "
+                f"{rec['bg_chroma_err_mean']:.4f} for one mean hue"
+            )
+        line += "."
+    return [line]
 
 
 def _premise(methods: Mapping[str, Any], encoder: Mapping[str, Any]) -> list[str]:

@@ -200,3 +200,54 @@ def neutral_fidelity(
             nearest = sim.argmax(1)
             out["id_rank1"] = float((identities[nearest] == identities).float().mean())
         return out
+
+
+def corner_chroma(x: torch.Tensor, k: int = 6) -> torch.Tensor:
+    """Chroma of the background: the mean colour of the four k × k corners minus its grey.
+
+    Args:
+        x: images (B, 3, H, W) in [-1, 1] (mapped to [0, 1] first).
+        k: corner side in pixels (the synthetic faces leave about 6 px of background
+            in each corner at 64 px).
+
+    Returns:
+        (B, 3): the corners' mean RGB in [0, 1] minus its channel mean, so a grey
+        background gives zeros and only the hue and saturation remain.
+    """
+    if x.dim() != 4 or x.shape[1] != 3 or min(x.shape[-2:]) < 2 * k:
+        raise DataError(f"Need (B, 3, H, W) images with H, W >= {2 * k}, got {tuple(x.shape)}.")
+    u = to_unit_range(x)
+    c = torch.cat([u[..., :k, :k], u[..., :k, -k:], u[..., -k:, :k], u[..., -k:, -k:]], -1)
+    c = c.mean((-2, -1))  # (B, 3)
+    return c - c.mean(1, keepdim=True)
+
+
+def expression_change_cosine(
+    decoded_expr: torch.Tensor,
+    decoded_neutral: torch.Tensor,
+    image: torch.Tensor,
+    true_neutral: torch.Tensor,
+    eps: float = 1e-8,
+) -> torch.Tensor:
+    """How well the decodes' difference draws the expression: cos(x̂_{i-p-e} − x̂_{i-p}, x − x_n).
+
+    IPD-FER's mechanism is that adding f_exp turns the neutral decode x̂_{i-p} into
+    the expressive x̂_{i-p-e}. On synthetic faces the true change is known: the
+    input x minus the true neutral face x_n of the same person, pose, light and
+    background. The cosine of the two flattened differences is 1 when the decodes
+    change where and how the face changes, about 0 when their difference is
+    unrelated (or when f_exp changes nothing), and negative when it is reversed.
+
+    Args:
+        decoded_expr, decoded_neutral: x̂_{i-p-e} and x̂_{i-p}, (B, 3, H, W) in [-1, 1].
+        image, true_neutral: x and x_n, (B, 3, H, W) in [-1, 1].
+        eps: guards zero differences (their cosine is 0).
+
+    Returns:
+        (B,) cosines (0 for a neutral input, whose true change is zero).
+    """
+    for t in (decoded_neutral, image, true_neutral):
+        _check_images(decoded_expr, t)
+    a = (decoded_expr - decoded_neutral).flatten(1).float()
+    b = (image - true_neutral).flatten(1).float()
+    return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)

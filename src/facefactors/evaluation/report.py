@@ -147,6 +147,7 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
     if not shown:
         return []
     ref = any("id_cosine_other" in f for f in shown.values())  # reference columns
+    hue = any("bg_chroma_err" in (methods[n].get("reconstruction") or {}) for n in shown)
     rows = []
     for n, f in shown.items():
         rec = methods[n].get("reconstruction") or {}
@@ -154,6 +155,9 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
                _num(f["id_cosine"], 4)]  # fmt: skip
         if ref:
             row += [_num(f.get("id_cosine_other"), 4), _pct(f.get("id_rank1"))]
+        if hue:
+            row += [f"{_num(rec.get('bg_chroma_err'), 4)} ({_num(rec.get('bg_chroma_err_mean'), 4)})",
+                    _num(rec.get("expression_change_cos"), 3)]  # fmt: skip
         rows.append(row + [str(f["n"])])
     intro = (
         "Reconstruction: decode(f_id + f_pose + f_exp) against the input x. Neutral: "
@@ -170,6 +174,16 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
     header = ["Method", "Reconstruction PSNR (dB)", "Neutral PSNR (dB)", "Neutral SSIM",
               "ID cosine"]  # fmt: skip
     header += ["ID cosine (other people)", "Rank-1 (%)"] if ref else []
+    if hue:
+        header += ["Background hue error (mean-hue floor)", "Expression change cos"]
+        intro += (
+            " Background hue error: mean absolute difference of the corners' chroma (RGB"
+            " minus its grey, [0, 1] units) between the reconstruction and x; in brackets"
+            " the error of drawing every background in the test set's mean hue, which a"
+            " decoder that carries no hue reaches. Expression change cos: the cosine"
+            " between x̂_{i-p-e} − x̂_{i-p} and x − (true neutral) over expressive faces;"
+            " 1 when adding f_exp draws the true expression change, 0 when it draws none."
+        )
     return ["## Generator fidelity", "", intro, ""] + _table(header + ["Images"], rows)
 
 

@@ -10,6 +10,10 @@ the test split:
 - ``psnr_ipe``: x̂_{i-p-e} against the input x;
 - ``psnr_ip``: x̂_{i-p} = G(f_id + f_pose) against the true neutral face in the same
   pose (which no loss here shows the decoder except through neutral inputs);
+- ``bg_chroma_err``: mean absolute error of the background's chroma (the corner
+  colour minus its grey level, in [0, 1] units) of x̂_{i-p-e} against x: whether the
+  summed feature carries the background's hue, which E_id (background-invariant after
+  its identity training) and the encoders started from its weights may not;
 - ``s_per_step``: the wall time of one training step of this proxy.
 
 ``python -m facefactors.experiments.decoder_study --backbone runs/demo/pretrain/backbone.pt``
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from facefactors.constants import NEUTRAL
+from facefactors.evaluation.image_metrics import corner_chroma
 from facefactors.ipd.decoder import Decoder
 
 
@@ -75,6 +80,8 @@ def run_variant(
     seed: int = 0,
     lr: float = 3e-4,
     dec_lr: float | None = None,
+    pose_lr: float | None = None,
+    pose_init: str = "e_id",
     eval_every: int | None = None,
     id_weight: float = 0.0,
     arch: str = "resnet18_fc",
@@ -88,17 +95,20 @@ def run_variant(
     torch.manual_seed(seed)
     size = train["image"].shape[-1]
 
-    def enc() -> torch.nn.Module:
-        return create_backbone(arch, width=width, input_size=size, checkpoint=backbone)
+    def enc(weights: str | None = backbone) -> torch.nn.Module:
+        return create_backbone(arch, width=width, input_size=size, checkpoint=weights)
 
-    e_id, e_pose, e_exp = enc().eval().requires_grad_(False), enc(), enc()
+    e_id, e_exp = enc().eval().requires_grad_(False), enc()
+    e_pose = enc(backbone if pose_init == "e_id" else None)
     dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm, norm=v.norm)
     d = e_exp.num_features
     c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
-    params = [*e_pose.parameters(), *e_exp.parameters()]
+    params, pose = list(e_exp.parameters()), list(e_pose.parameters())
     if classify:  # the encoders also learn their classes, in the same Adam step (joint)
-        params += [*c_exp.parameters(), *c_p.parameters()]
-    groups = [{"params": params}, {"params": list(dec.parameters()), "lr": dec_lr or lr}]
+        params += [*c_exp.parameters()]
+        pose += [*c_p.parameters()]
+    groups = [{"params": params}, {"params": pose, "lr": pose_lr or lr},
+              {"params": list(dec.parameters()), "lr": dec_lr or lr}]  # fmt: skip
     opt = torch.optim.Adam(groups, lr=lr, betas=(0.5, 0.999))
     neutral = CANONICAL_CLASSES.index(NEUTRAL)
     gen = torch.Generator().manual_seed(seed)
@@ -125,9 +135,9 @@ def run_variant(
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             curve.append([step + 1, *_measure(nets, val)])
     per_step = (time.perf_counter() - tick) / steps
-    ipe, ip = _measure(nets, val)
+    ipe, ip, chroma = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "steps": steps, "lr": lr,
-            "dec_lr": dec_lr or lr,
+            "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr, "pose_init": pose_init, "bg_chroma_err": chroma,
             "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
             "s_per_step": round(per_step, 3),
@@ -135,20 +145,23 @@ def run_variant(
 
 
 @torch.no_grad()
-def _measure(nets: tuple, val: dict) -> tuple[float, float]:
-    """(PSNR of x̂_{i-p-e} vs x, PSNR of x̂_{i-p} vs the true neutral) on ``val``."""
+def _measure(nets: tuple, val: dict) -> tuple[float, float, float]:
+    """(PSNR of x̂_{i-p-e} vs x, PSNR of x̂_{i-p} vs the true neutral, background chroma
+    error of x̂_{i-p-e}) on ``val``."""
     e_id, e_pose, e_exp, dec = nets
     for n in nets[1:]:
         n.eval()
-    ipe, ip = [], []
+    ipe, ip, chroma = [], [], []
     for s in range(0, len(val["image"]), 64):
         x = val["image"][s : s + 64]
         f_ip = e_id(x) + e_pose(x)
-        ipe.append(psnr(dec(f_ip + e_exp(x)), x))
+        fake = dec(f_ip + e_exp(x))
+        ipe.append(psnr(fake, x))
         ip.append(psnr(dec(f_ip), val["neutral"][s : s + 64]))
+        chroma.append((corner_chroma(fake) - corner_chroma(x)).abs().mean(1))
     for n in nets[1:]:
         n.train()
-    return float(torch.cat(ipe).mean()), float(torch.cat(ip).mean())
+    return tuple(float(torch.cat(v).mean()) for v in (ipe, ip, chroma))  # type: ignore[return-value]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -160,6 +173,15 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--dec-lr", type=float, default=None, help="the decoder's lr (default --lr)")
+    p.add_argument(
+        "--pose-lr", type=float, default=None, help="E_pose's (and C_p's) lr (default --lr)"
+    )
+    p.add_argument(
+        "--pose-init",
+        choices=["e_id", "random"],
+        default="e_id",
+        help="E_pose starts from E_id's weights (the paper) or at random",
+    )
     p.add_argument("--id-weight", type=float, default=0.0, help="λ3 of L_id (λ4 = 10)")
     p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
@@ -171,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     for spec in a.variants:
         base, *norms = spec.split(":")
         res = run_variant(Variant(int(base), *norms), a.backbone, train, val, steps=a.steps,
-                          width=a.width, lr=a.lr, dec_lr=a.dec_lr, eval_every=a.eval_every,
+                          width=a.width, lr=a.lr, dec_lr=a.dec_lr, pose_lr=a.pose_lr, pose_init=a.pose_init, eval_every=a.eval_every,
                           id_weight=a.id_weight, arch=a.arch, classify=a.classify)  # fmt: skip
         print(json.dumps(res), flush=True)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from facefactors.constants import CANONICAL_CLASSES
+from facefactors.constants import CANONICAL_CLASSES, NEUTRAL
 from facefactors.experiments.testset import SynthTestSet
 from facefactors.imaging import from_uint8
 from facefactors.ipd.model import IPDModel
@@ -32,7 +32,8 @@ class Outputs:
     f_exp: np.ndarray  # (N, D)
     # decode(f_id + f_pose) vs the true neutral: {"psnr", "ssim", "id_cosine", "n"}.
     fidelity: dict | None = None
-    # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n"}.
+    # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n", "bg_chroma_err",
+    # "bg_chroma_err_mean", "expression_change_cos"}.
     reconstruction: dict | None = None
     f_id: np.ndarray | None = None  # (N, D) frozen identity features, where E_id exists
 
@@ -40,9 +41,16 @@ class Outputs:
 @torch.no_grad()
 def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
     """Run the model over the test set: predictions, f_exp and neutral-face fidelity."""
-    from facefactors.evaluation.image_metrics import neutral_fidelity, psnr, ssim
+    from facefactors.evaluation.image_metrics import (
+        corner_chroma,
+        expression_change_cosine,
+        neutral_fidelity,
+        psnr,
+        ssim,
+    )
 
     preds, feats, fakes, emb_fake, emb_true, rec_psnr, rec_ssim, f_ids = ([] for _ in range(8))
+    chroma, chroma_true, change = [], [], []
     for s in range(0, len(test), batch):
         x = from_uint8(test.image[s : s + batch])
         f_exp = model.e_exp(x)
@@ -54,9 +62,14 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             fake = gen["ip"]  # G_dec(f_id + f_pose): the neutral face
             rec_psnr.append(psnr(gen["ipe"], x))  # G_dec(f_id + f_pose + f_exp) vs x
             rec_ssim.append(ssim(gen["ipe"], x))
+            chroma.append(corner_chroma(gen["ipe"]))
+            chroma_true.append(corner_chroma(x))
+            neutral = from_uint8(test.neutral[s : s + batch])
+            expressive = test.expression[s : s + batch] != CANONICAL_CLASSES.index(NEUTRAL)
+            change.append(expression_change_cosine(gen["ipe"], fake, x, neutral)[expressive])
             fakes.append(fake)
             emb_fake.append(model.identity(fake))
-            emb_true.append(model.identity(from_uint8(test.neutral[s : s + batch])))
+            emb_true.append(model.identity(neutral))
     out = Outputs(torch.cat(preds).numpy(), torch.cat(feats).float().numpy())
     if fakes:
         out.fidelity = neutral_fidelity(
@@ -67,10 +80,17 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             identities=test.identity,
         )
         out.f_id = torch.cat(f_ids).float().numpy()
+        true_c = torch.cat(chroma_true)
         out.reconstruction = {
             "psnr": float(torch.cat(rec_psnr).mean()),
             "ssim": float(torch.cat(rec_ssim).mean()),
             "n": int(len(test)),
+            # Background hue: the decode's corner chroma against the input's, and the
+            # error of a decoder that draws every background in the mean hue (the floor
+            # of one that carries no hue at all).
+            "bg_chroma_err": float((torch.cat(chroma) - true_c).abs().mean()),
+            "bg_chroma_err_mean": float((true_c - true_c.mean(0)).abs().mean()),
+            "expression_change_cos": float(torch.cat(change).mean()),
         }
     return out
 
