@@ -143,6 +143,24 @@ def test_first_stage_instance_norm_discards_the_scale_of_the_feature() -> None:
         Decoder(32, 32, norm="layer")
 
 
+@pytest.mark.parametrize("norm", ["batch", "none", "instance"])
+def test_he_init_uses_the_real_fan_in_and_starts_residual_blocks_at_identity(norm) -> None:
+    torch.manual_seed(0)
+    dec = Decoder(256, 64, base=8, start_norm="none", norm=norm, init="he")
+    first, second = dec.stages[0][0], dec.stages[1][0]
+    # 1×1 → 4×4: each output pixel sees one tap per input channel; k4 s2: four.
+    assert float(first.weight.std()) == pytest.approx((2 / 256) ** 0.5, rel=0.05)
+    assert float(second.weight.std()) == pytest.approx((2 / (128 * 4)) ** 0.5, rel=0.05)
+    assert all(float(st[0].weight.mean().abs()) < 0.01 for st in dec.stages)
+    h = torch.randn(2, 64, 8, 8)
+    with torch.no_grad():
+        torch.testing.assert_close(dec.stages[1][3](h), h)  # the residual block adds 0
+    default = Decoder(256, 64, base=8, start_norm="none", norm=norm)
+    assert float(default.stages[0][0].weight.std()) < 0.5 * float(first.weight.std())
+    with pytest.raises(ValueError, match="init"):
+        Decoder(8, 64, base=2, init="xavier")
+
+
 def test_batch_norm_decoder_decodes_a_face_alone_as_in_a_batch() -> None:
     """Eval mode uses running statistics, so a face's decode does not depend on its batch."""
     model = tiny("ipd", decoder_norm="batch", decoder_start_norm="none")

@@ -41,6 +41,7 @@ class Variant:
     base: int
     start_norm: str
     norm: str = "instance"
+    init: str = "torch"
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -100,7 +101,7 @@ def run_variant(
 
     e_id, e_exp = enc().eval().requires_grad_(False), enc()
     e_pose = enc(backbone if pose_init == "e_id" else None)
-    dec = Decoder(e_exp.num_features, size, v.base, start_norm=v.start_norm, norm=v.norm)
+    dec = Decoder(e_exp.num_features, size, v.base, v.start_norm, v.norm, v.init)
     d = e_exp.num_features
     c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
     params, pose = list(e_exp.parameters()), list(e_pose.parameters())
@@ -136,7 +137,8 @@ def run_variant(
             curve.append([step + 1, *_measure(nets, val)])
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip, chroma = _measure(nets, val)
-    return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "steps": steps, "lr": lr,
+    return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "init": v.init,
+            "steps": steps, "lr": lr,
             "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr, "pose_init": pose_init, "bg_chroma_err": chroma,
             "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
@@ -186,7 +188,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
-                   help="BASE:START_NORM[:NORM] (NORM of the later stages, default instance)")  # fmt: skip
+                   help="BASE:START_NORM[:NORM[:INIT]] (NORM of the later stages, default "
+                   "instance; INIT torch or he, default torch)")  # fmt: skip
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     train, val = _data(64, 120, 16, 12, 0)
