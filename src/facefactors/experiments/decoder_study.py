@@ -17,7 +17,8 @@ the test split:
 - ``s_per_step``: the wall time of one training step of this proxy.
 
 ``python -m facefactors.experiments.decoder_study --backbone runs/demo/pretrain/backbone.pt``
-prints one JSON line per variant.
+prints one JSON line per variant. ``--hue-oracle alone|with_id`` runs the decoder-only
+diagnostic :func:`hue_oracle` instead (docs/ipd_findings.md §8).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 
 import torch
 
-from facefactors.constants import NEUTRAL
+from facefactors.constants import CANONICAL_CLASSES, NEUTRAL
 from facefactors.evaluation.image_metrics import corner_chroma
 from facefactors.ipd.decoder import Decoder
 
@@ -89,7 +90,6 @@ def run_variant(
     classify: bool = False,
 ) -> dict:
     """Train the proxy generator with decoder ``v``; PSNRs on ``val`` and the step time."""
-    from facefactors.constants import CANONICAL_CLASSES
     from facefactors.ipd.losses import identity_loss, recon_loss
     from facefactors.nets import create_backbone
 
@@ -138,12 +138,63 @@ def run_variant(
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip, chroma = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "init": v.init,
-            "steps": steps, "lr": lr,
-            "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr, "pose_init": pose_init, "bg_chroma_err": chroma,
-            "id_weight": id_weight, "classify": classify,
-            "psnr_ipe": ipe, "psnr_ip": ip, "curve": curve,
+            "steps": steps, "lr": lr, "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr,
+            "pose_init": pose_init, "id_weight": id_weight, "classify": classify,
+            "psnr_ipe": ipe, "psnr_ip": ip, "bg_chroma_err": chroma, "curve": curve,
             "s_per_step": round(per_step, 3),
             "decoder_params": sum(p.numel() for p in dec.parameters())}  # fmt: skip
+
+
+def hue_oracle(
+    v: Variant, backbone: str, train: dict, val: dict, *, steps: int, width: int,
+    with_id: bool, lr: float = 1e-3, arch: str = "resnet18_fc", seed: int = 0,
+) -> dict:  # fmt: skip
+    """A diagnostic outside the paper: can decoder ``v`` draw a hue its input carries?
+
+    The decoder alone (no encoders) is fed a learned linear map W of four numbers of
+    the true background, its corner chroma (×10) and grey level, plus the frozen f_id
+    with ``with_id``, and trained on L_recon for ``steps``. If even then the decoded
+    corners do not follow the input's hue, the decoder, not the features, is what
+    cannot draw it at this budget.
+    """
+    from facefactors.ipd.losses import recon_loss
+    from facefactors.nets import create_backbone
+
+    torch.manual_seed(seed)
+    e_id = create_backbone(arch, width=width, input_size=train["image"].shape[-1],
+                           checkpoint=backbone).eval().requires_grad_(False)  # fmt: skip
+
+    def inputs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        grey = ((x[..., :6, :6] + x[..., -6:, -6:]) / 2).mean((1, 2, 3))[:, None]
+        with torch.no_grad():
+            f_id = torch.cat([e_id(x[i : i + 256]) for i in range(0, len(x), 256)])
+        return torch.cat([10 * corner_chroma(x), grey], 1), f_id  # (N, 4), (N, D)
+
+    (c_tr, f_tr), (c_va, f_va) = inputs(train["image"]), inputs(val["image"])
+    dec = Decoder(e_id.num_features, train["image"].shape[-1], v.base, v.start_norm, v.norm,
+                  v.init)  # fmt: skip
+    w = torch.nn.Linear(4, e_id.num_features)
+    opt = torch.optim.Adam([*dec.parameters(), *w.parameters()], lr=lr, betas=(0.5, 0.999))
+    neutral = train["expression"] == CANONICAL_CLASSES.index(NEUTRAL)
+    gen = torch.Generator().manual_seed(seed)
+    for _ in range(steps):
+        idx = torch.randint(0, len(c_tr), (32,), generator=gen)
+        out = dec(w(c_tr[idx]) + (f_tr[idx] if with_id else 0))
+        loss = 10.0 * recon_loss(out, out, train["image"][idx], neutral[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    dec.eval()
+    with torch.no_grad():
+        fake = dec(w(c_va) + (f_va if with_id else 0))
+    got, true = corner_chroma(fake), corner_chroma(val["image"])
+    corr = [float(torch.corrcoef(torch.stack([got[:, k], true[:, k]]))[0, 1]) for k in range(3)]
+    return {"oracle": "with_id" if with_id else "alone", "base": v.base, "norm": v.norm,
+            "init": v.init, "steps": steps, "lr": lr,
+            "psnr_ipe": float(psnr(fake, val["image"]).mean()),
+            "bg_chroma_err": float((got - true).abs().mean(1).mean()),
+            "bg_chroma_err_mean": float((true - true.mean(0)).abs().mean(1).mean()),
+            "chroma_corr_rgb": corr}  # fmt: skip
 
 
 @torch.no_grad()
@@ -187,17 +238,27 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--id-weight", type=float, default=0.0, help="λ3 of L_id (λ4 = 10)")
     p.add_argument("--classify", action="store_true", help="add the encoders' cross-entropies")
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
-    p.add_argument("--variants", nargs="+", default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
+    p.add_argument("--variants", nargs="+",
+                   default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
                    help="BASE:START_NORM[:NORM[:INIT]] (NORM of the later stages, default "
                    "instance; INIT torch or he, default torch)")  # fmt: skip
+    p.add_argument("--hue-oracle", choices=["alone", "with_id"], default=None,
+                   help="instead: the decoder-only hue diagnostic (hue_oracle)")  # fmt: skip
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     train, val = _data(64, 120, 16, 12, 0)
     for spec in a.variants:
         base, *norms = spec.split(":")
-        res = run_variant(Variant(int(base), *norms), a.backbone, train, val, steps=a.steps,
-                          width=a.width, lr=a.lr, dec_lr=a.dec_lr, pose_lr=a.pose_lr, pose_init=a.pose_init, eval_every=a.eval_every,
-                          id_weight=a.id_weight, arch=a.arch, classify=a.classify)  # fmt: skip
+        v = Variant(int(base), *norms)
+        if a.hue_oracle:
+            res = hue_oracle(v, a.backbone, train, val, steps=a.steps, width=a.width,
+                             with_id=a.hue_oracle == "with_id", lr=a.dec_lr or 1e-3,
+                             arch=a.arch)  # fmt: skip
+        else:
+            res = run_variant(v, a.backbone, train, val, steps=a.steps, width=a.width, lr=a.lr,
+                              dec_lr=a.dec_lr, pose_lr=a.pose_lr, pose_init=a.pose_init,
+                              eval_every=a.eval_every, id_weight=a.id_weight, arch=a.arch,
+                              classify=a.classify)  # fmt: skip
         print(json.dumps(res), flush=True)
 
 
