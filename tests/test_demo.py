@@ -42,9 +42,14 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
     printed = capsys.readouterr().out  # the answers to the paper's questions end the run
     assert "1. Does disentangling beat the fine-tuned baseline on unseen people?" in printed
     assert "- ipd " in printed and " vs baseline " in printed
+    # The 8 trainings ran in two spawned workers; this process logged each as it ended.
+    for run in ("baseline seed 0", "ipd seed 1", "tensorial seed 0", "z0 seed 0"):
+        assert f"{run}: trained in" in printed
     results = json.loads((out / "results.json").read_text())
     validate_results(results)
     assert set(results["methods"]) == {"baseline", "id", "ipd"}
+    assert any(n.startswith("8 trainings ran 2 at a time") for n in results["notes"])
+    assert results["settings"]["timings_s"]["ipd_seed_1_s"] > 0
     for name, m in results["methods"].items():
         assert m["seeds"] == [0, 1] and len(m["accuracy"]["per_seed"]) == 2
         assert set(m["leakage"]) == {"identity", "pose_bin"}

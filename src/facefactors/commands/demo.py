@@ -42,6 +42,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         flag="--tensorial-set",
         dest="tensorial_overrides",
     )
+    p.add_argument(
+        "--jobs", type=int, default=2, metavar="N",
+        help="trainings run side by side in worker processes, each on its share of the "
+        "cores (default 2; 1: one after another in this process)",
+    )  # fmt: skip
     p.add_argument("--no-tensorial", action="store_true", help="skip the tensorial model and Z_0")
     p.add_argument(
         "--pose-judge-steps", type=int, default=1500, metavar="N",
@@ -68,6 +73,9 @@ def run(args: argparse.Namespace) -> int:
         tensorial_overrides=args.tensorial_overrides,
         pose_judge_steps=args.pose_judge_steps,
     )
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}.")
+    cfg.jobs = args.jobs
     if args.pose_judge_steps < 1:
         raise ConfigError(f"--pose-judge-steps must be positive, got {args.pose_judge_steps}.")
     cfg.preset = args.preset

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facefactors.config import load_config
+from facefactors.experiments.jobs import Job, run_jobs
 
 METHODS = ("baseline", "id", "ipd")
 
@@ -39,6 +40,8 @@ class DemoConfig:
         variants: extra methods, label → [base method, override, ...], e.g.
             ``{"ipd-no-cos": ["ipd", "loss.use_cos=false"]}`` (the Table 9 ablation);
             a label is then one of ``methods``.
+        jobs: trainings run side by side in worker processes, each on its share of
+            the cores (1: one after another in this process).
     """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
@@ -52,6 +55,7 @@ class DemoConfig:
     pose_judge_steps: int = 1500
     preset: str = "synth_quick"
     variants: dict[str, list[str]] = field(default_factory=dict)
+    jobs: int = 2
 
 
 def _log(msg: str) -> None:
@@ -99,26 +103,43 @@ def method_config(
     return load_config(IPDConfig, f"{base}_{dcfg.preset}", fixed + list(overrides) + own)
 
 
-def train_step(out: Path, dcfg: DemoConfig, backbone: Path) -> dict[str, dict[int, Path]]:
-    """Train every method × seed; returns method → seed → training checkpoint."""
+# Relative training times of the quick presets (the demo's longest-first order;
+# the tensorial model's and Z_0's are in experiments.demo_tensorial.COST).
+COST = {"ipd": 7.0, "id": 6.0, "baseline": 1.0}
+
+
+def train_jobs(
+    out: Path, dcfg: DemoConfig, backbone: Path
+) -> tuple[dict[str, dict[int, Path]], list[Job]]:
+    """The IPD-FER trainings still to do; returns (method → seed → checkpoint, jobs).
+
+    A run with ``model.pt`` and its last checkpoint is finished and reused; one with
+    only a checkpoint was interrupted and resumes.
+    """
+    from facefactors.ipd.data import build_datasets
     from facefactors.ipd.train import train
 
     runs: dict[str, dict[int, Path]] = {}
+    jobs: list[Job] = []
+    warmed: set[str] = set()
     for method in dcfg.methods:
         for seed in dcfg.seeds:
             run = out / "runs" / f"{method}-seed{seed}"
             ckpt = run / "checkpoints" / "last.pt"
+            runs.setdefault(method, {})[seed] = ckpt
             if (run / "model.pt").is_file() and ckpt.is_file():
                 _log(f"{method} seed {seed}: reusing {run}")
-            else:
-                cfg = method_config(
-                    method, seed, backbone, out / "cache", dcfg.train_overrides, dcfg
-                )
-                tick = time.perf_counter()
-                train(cfg, run, resume=ckpt.is_file())
-                _log(f"{method} seed {seed}: trained in {time.perf_counter() - tick:.0f} s")
-            runs.setdefault(method, {})[seed] = ckpt
-    return runs
+                continue
+            cfg = method_config(method, seed, backbone, out / "cache", dcfg.train_overrides, dcfg)
+            if repr(cfg.data) not in warmed:  # render the faces once, before the workers read them
+                build_datasets(cfg.data, cfg.model.classes)
+                warmed.add(repr(cfg.data))
+            base = dcfg.variants.get(method, [method])[0]
+            jobs.append(
+                Job(f"{method} seed {seed}", train, {"cfg": cfg, "out": run,
+                    "resume": ckpt.is_file()}, COST[base])
+            )  # fmt: skip
+    return runs, jobs
 
 
 def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
@@ -145,8 +166,14 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
     timings["pretrain_s"] = time.perf_counter() - t0
 
     tick = time.perf_counter()
-    runs = train_step(out, dcfg, backbone)
+    runs, jobs = train_jobs(out, dcfg, backbone)
+    if dcfg.tensorial:
+        from facefactors.experiments.demo_tensorial import tensorial_jobs
+
+        jobs += tensorial_jobs(out, backbone, dcfg.seeds[0], dcfg.tensorial_overrides, _log)
+    seconds = run_jobs(jobs, dcfg.jobs, _log)
     timings["train_s"] = time.perf_counter() - tick
+    timings |= {f"{lbl.replace(' ', '_')}_s": sec for lbl, sec in seconds.items()}
 
     tick = time.perf_counter()
     # The report's settings table shows the main method's config (IPD-FER when trained).
@@ -171,17 +198,23 @@ def run_demo(out: str | Path, dcfg: DemoConfig | None = None) -> Path:
         intensity=(lo, hi),
     )
     _log(f"test split: {len(test)} faces of {dcfg.test_identities} unseen identities")
-    extra: dict = {}
+    extra: dict = {"notes": []}
     if reused:
-        extra["notes"] = [
+        extra["notes"].append(
             f"Reused from an earlier run of this folder (trained then, not timed here): "
             f"{', '.join(reused)}."
-        ]
+        )
+    if len(jobs) > 1 and dcfg.jobs > 1:
+        extra["notes"].append(
+            f"{len(jobs)} trainings ran {min(dcfg.jobs, len(jobs))} at a time in worker "
+            "processes, each on its share of the cores (demo --jobs): settings.timings_s gives "
+            "each run's own wall time (<run>_seed<N>_s) and train_s the wall time of them all."
+        )
     if dcfg.tensorial:
-        from facefactors.experiments.demo_tensorial import run_tensorial
+        from facefactors.experiments.demo_tensorial import evaluate_tensorial_runs
 
         baseline = runs.get("baseline", {}).get(dcfg.seeds[0])
-        section, plots, t_times = run_tensorial(
+        section, plots, t_times = evaluate_tensorial_runs(
             out,
             backbone,
             baseline.parent.parent / "model.pt" if baseline is not None else None,
