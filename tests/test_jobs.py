@@ -64,6 +64,17 @@ def test_workers_start_the_costliest_jobs_first(tmp_path):
     assert max(start[2], start[3]) < min(start[0], start[1])  # costs 3 and 2 before 1 and 0
 
 
+def test_each_job_is_logged_when_it_ends_not_when_all_have(tmp_path):
+    jobs = [
+        Job("long", _write, {"path": str(tmp_path / "long.txt"), "value": 0, "sleep": 3.0}, 2),
+        Job("short", _write, {"path": str(tmp_path / "short.txt"), "value": 1}, 1),
+    ]
+    logged: list[tuple[str, bool]] = []
+    run_jobs(jobs, 2, lambda m: logged.append((m.split(":")[0], (tmp_path / "long.txt").exists())))
+    assert logged[0] == ("short", False)  # logged while the long job was still running
+    assert logged[1] == ("long", True)
+
+
 def test_labels_must_be_distinct(tmp_path):
     jobs = _jobs(tmp_path)
     with pytest.raises(ValueError, match="distinct"):

@@ -19,7 +19,7 @@ import multiprocessing
 import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +95,7 @@ def run_jobs(
     ) as pool:
         pending: dict[Future, Job] = {pool.submit(_timed, j.fn, j.kwargs): j for j in order}
         while pending:
-            done, _ = wait(pending, return_when=FIRST_EXCEPTION)
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)  # log each as it ends
             for fut in done:
                 job = pending.pop(fut)
                 if (e := fut.exception()) is not None:
