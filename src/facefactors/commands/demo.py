@@ -1,4 +1,4 @@
-"""``facefactors demo``: the main job on the embedded synthetic faces (offline, ~13 min on 2 cores)."""
+"""``facefactors demo``: the main job on the embedded synthetic faces (offline, ~25 min on 2 cores)."""
 
 from __future__ import annotations
 
