@@ -58,6 +58,14 @@ def test_a_failing_job_is_raised_with_its_label(tmp_path, workers):
         assert (tmp_path / "0.txt").is_file() and not (tmp_path / "2.txt").exists()
 
 
+def test_after_a_failure_workers_start_no_further_job(tmp_path):
+    # Costliest first: jobs 3 and 2 start; 3 fails at once while 2 is still running.
+    with pytest.raises(RuntimeError, match="job of 9 failed"):
+        run_jobs(_jobs(tmp_path, fail_at=3, sleep=1.0), 2)
+    assert (tmp_path / "2.txt").is_file()  # the running job finished and kept its output
+    assert not (tmp_path / "1.txt").exists() and not (tmp_path / "0.txt").exists()
+
+
 def test_workers_start_the_costliest_jobs_first(tmp_path):
     run_jobs(_jobs(tmp_path, sleep=0.5), 2)
     start = [float((tmp_path / f"{i}.txt").read_text().split()[3]) for i in range(4)]

@@ -8,9 +8,9 @@ spawned processes, each with its share of the cores; ``workers <= 1`` runs them 
 this process in order, which is easier to debug and what tests of a single job use.
 
 A job writes its results to disk (a run folder) and returns nothing big: only its
-wall time travels back. The first failure cancels the jobs that have not started,
-waits for the running ones (they keep what they finished) and is re-raised here,
-with a note naming the job.
+wall time travels back. The first failure, or a Ctrl-C, starts no further job,
+waits for the running ones (an interrupted trainer saves its checkpoint; a rerun
+resumes it) and is re-raised here, with a note naming the failed job.
 """
 
 from __future__ import annotations
@@ -93,16 +93,19 @@ def run_jobs(
         initializer=_init_worker,
         initargs=(threads,),
     ) as pool:
-        pending: dict[Future, Job] = {pool.submit(_timed, j.fn, j.kwargs): j for j in order}
-        while pending:
+        # At most one job per worker is handed over at a time: a job queued in the pool
+        # could no longer be cancelled, and would start after a Ctrl-C or a failure.
+        queue, pending = list(order), dict[Future, Job]()
+        while queue or pending:
+            while queue and len(pending) < workers:
+                job = queue.pop(0)
+                pending[pool.submit(_timed, job.fn, job.kwargs)] = job
             done, _ = wait(pending, return_when=FIRST_COMPLETED)  # log each as it ends
             for fut in done:
                 job = pending.pop(fut)
                 if (e := fut.exception()) is not None:
-                    for other in pending:
-                        other.cancel()
                     e.add_note(f"in job '{job.label}'")
-                    raise e
+                    raise e  # the running jobs finish (and keep their output) first
                 seconds[job.label] = fut.result()
                 log(f"{job.label}: trained in {seconds[job.label]:.0f} s")
     return seconds
