@@ -88,3 +88,15 @@ def test_labels_must_be_distinct(tmp_path):
     with pytest.raises(ValueError, match="distinct"):
         run_jobs([jobs[0], jobs[0]], 2)
     assert not (tmp_path / "0.txt").exists()
+
+
+def test_a_run_is_finished_only_with_its_model_and_its_last_checkpoint(tmp_path):
+    from facefactors.experiments.jobs import run_finished
+
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.pt").write_bytes(b"x")
+    assert not run_finished(tmp_path)  # interrupted: resumes
+    (tmp_path / "model.pt").write_bytes(b"x")
+    assert run_finished(tmp_path)
+    (tmp_path / "checkpoints" / "last.pt").unlink()
+    assert not run_finished(tmp_path)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from facefactors.config import load_config
-from facefactors.experiments.jobs import Job, run_jobs
+from facefactors.experiments.jobs import Job, run_finished, run_jobs
 
 METHODS = ("baseline", "id", "ipd")
 
@@ -113,8 +113,7 @@ def train_jobs(
 ) -> tuple[dict[str, dict[int, Path]], list[Job]]:
     """The IPD-FER trainings still to do; returns (method → seed → checkpoint, jobs).
 
-    A run with ``model.pt`` and its last checkpoint is finished and reused; one with
-    only a checkpoint was interrupted and resumes.
+    Finished runs are reused, interrupted ones resume (:func:`run_finished`).
     """
     from facefactors.ipd.data import build_datasets
     from facefactors.ipd.train import train
@@ -127,7 +126,7 @@ def train_jobs(
             run = out / "runs" / f"{method}-seed{seed}"
             ckpt = run / "checkpoints" / "last.pt"
             runs.setdefault(method, {})[seed] = ckpt
-            if (run / "model.pt").is_file() and ckpt.is_file():
+            if run_finished(run):
                 _log(f"{method} seed {seed}: reusing {run}")
                 continue
             cfg = method_config(method, seed, backbone, out / "cache", dcfg.train_overrides, dcfg)

@@ -1,8 +1,9 @@
 """The demo's tensorial part: train the tensorial model and Z_0, measure them on unseen identities.
 
-Both train (as two of the demo's jobs) on the same rendered faces (``tensorial_synth_quick`` and ``z0_synth_quick``)
-with the demo's identity network as V of E_veri; the evaluation judges with the same
-V and with the demo's baseline expression recogniser. Finished runs are reused.
+Both train, as two of the demo's jobs, on the same rendered faces
+(``tensorial_synth_quick`` and ``z0_synth_quick``) with the demo's identity network
+as V of E_veri; the evaluation judges with the same V and with the demo's baseline
+expression recogniser. Finished runs are reused.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from facefactors.config import to_dict
-from facefactors.experiments.jobs import Job
+from facefactors.experiments.jobs import Job, run_finished
 
 # Relative training times, beside those of the IPD-FER jobs (experiments.demo.COST).
 COST = {"tensorial": 15.0, "z0": 6.5}
@@ -42,7 +43,7 @@ def tensorial_jobs(
     for name, cfg in _configs(backbone, seed, overrides).items():
         run = out / "runs" / f"{name}-seed{seed}"
         ckpt = run / "checkpoints" / "last.pt"
-        if (run / "model.pt").is_file() and ckpt.is_file():
+        if run_finished(run):
             log(f"{name} seed {seed}: reusing {run}")
             continue
         kwargs = {"cfg": cfg, "out": run, "resume": ckpt.is_file()}

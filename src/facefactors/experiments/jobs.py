@@ -1,8 +1,8 @@
 """Independent training jobs, one after another or in parallel worker processes.
 
 Small CPU models do not use two cores well from one process: two single-threaded
-trainings side by side finish about 1.3× sooner than the same two one after the
-other on two threads (``facefactors bench train --threads 1`` against ``--threads 2``,
+trainings side by side do about 1.3× the work per second of one training on two
+threads (``facefactors bench train --threads 1`` against ``--threads 2``,
 measured in the README). ``run_jobs`` runs a list of :class:`Job` on ``workers``
 spawned processes, each with its share of the cores; ``workers <= 1`` runs them in
 this process in order, which is easier to debug and what tests of a single job use.
@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -39,6 +40,12 @@ class Job:
     fn: Callable[..., Any]
     kwargs: dict[str, Any] = field(default_factory=dict)
     cost: float = 1.0
+
+
+def run_finished(run: Path) -> bool:
+    """A training run folder is finished when it holds ``model.pt`` and its last checkpoint
+    (with only the checkpoint it was interrupted, and its trainer resumes it)."""
+    return (run / "model.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
 
 
 def cpu_count() -> int:
