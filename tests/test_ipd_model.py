@@ -185,3 +185,63 @@ def test_a_null_id_checkpoint_warns_loudly(capsys) -> None:
     assert "pretrain-id" in capsys.readouterr().err
     cfg.model.id_checkpoint = "runs/pretrain/backbone.pt"
     assert not warn_random_identity_encoder(cfg)
+
+
+def test_colour_path_starts_at_zero_so_the_decoder_starts_as_the_papers() -> None:
+    f = torch.randn(3, 16)
+    torch.manual_seed(0)
+    paper = Decoder(16, 32, base=2, start_norm="none", norm="none").eval()
+    torch.manual_seed(0)
+    coloured = Decoder(16, 32, base=2, start_norm="none", norm="none", colour_grid=4).eval()
+    assert coloured.colour is not None and paper.colour is None
+    with torch.no_grad():
+        torch.testing.assert_close(coloured(f), paper(f))
+    # an old checkpoint (no colour keys) still loads into the paper's decoder
+    paper.load_state_dict(Decoder(16, 32, base=2, start_norm="none", norm="none").state_dict())
+
+
+def test_colour_path_draws_its_g_by_g_map_per_channel() -> None:
+    """to_rgb silenced: the output is tanh of the up-sampled colour map, channel by channel."""
+    dec = Decoder(4, 32, base=2, start_norm="none", norm="none", colour_grid=2).eval()
+    with torch.no_grad():
+        dec.to_rgb.weight.zero_()
+        dec.to_rgb.bias.zero_()
+        # colour = bias only: channel c, cell (i, j) gets 0.1·(4c + 2i + j) − 0.5
+        dec.colour.bias.copy_(torch.arange(12.0) * 0.1 - 0.5)
+        out = dec(torch.randn(2, 4))
+    cells = (torch.arange(12.0) * 0.1 - 0.5).view(3, 2, 2)
+    # align_corners=False: each corner pixel takes its corner cell's value exactly
+    corners = {(0, 0): (0, 0), (0, -1): (0, 1), (-1, 0): (1, 0), (-1, -1): (1, 1)}
+    for (py, px), (i, j) in corners.items():
+        torch.testing.assert_close(out[:, :, py, px], torch.tanh(cells[:, i, j]).expand(2, 3))
+    # the centre is the mean of the four cells (bilinear, midway between them)
+    centre = out[0, :, 15:17, 15:17].mean((1, 2))
+    torch.testing.assert_close(centre, torch.tanh(cells.mean((1, 2))), atol=2e-3, rtol=0)
+
+
+def test_colour_path_gradcheck_and_bad_grid() -> None:
+    torch.manual_seed(0)
+    dec = Decoder(4, 16 * 2, base=1, start_norm="none", norm="none", colour_grid=2).double()
+    with torch.no_grad():
+        dec.colour.weight.normal_()
+    f = torch.randn(2, 4, dtype=torch.double, requires_grad=True)
+    assert torch.autograd.gradcheck(dec, (f,))
+    with pytest.raises(ValueError, match="colour_grid"):
+        Decoder(4, 32, base=1, colour_grid=3)
+
+
+def test_colour_grid_config_key_is_checked() -> None:
+    from facefactors.config import load_config
+    from facefactors.errors import ConfigError
+    from facefactors.ipd.config import IPDConfig, validate_config
+
+    def cfg_with(grid: int) -> IPDConfig:
+        return validate_config(
+            load_config(IPDConfig, "ipd_synth_quick", [f"model.decoder_colour_grid={grid}"])
+        )
+
+    for bad in (5, -1):  # 64 px: 5 does not divide it
+        with pytest.raises(ConfigError, match="model.decoder_colour_grid"):
+            cfg_with(bad)
+    cfg = cfg_with(4)
+    assert IPDModel(cfg.model, cfg.data.size).dec.colour_grid == 4

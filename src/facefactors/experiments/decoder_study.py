@@ -43,6 +43,7 @@ class Variant:
     start_norm: str
     norm: str = "instance"
     init: str = "torch"
+    colour_grid: int = 0
 
 
 def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -101,7 +102,7 @@ def run_variant(
 
     e_id, e_exp = enc().eval().requires_grad_(False), enc()
     e_pose = enc(backbone if pose_init == "e_id" else None)
-    dec = Decoder(e_exp.num_features, size, v.base, v.start_norm, v.norm, v.init)
+    dec = Decoder(e_exp.num_features, size, v.base, v.start_norm, v.norm, v.init, v.colour_grid)
     d = e_exp.num_features
     c_exp, c_p = torch.nn.Linear(d, len(CANONICAL_CLASSES)), torch.nn.Linear(d, 5)
     params, pose = list(e_exp.parameters()), list(e_pose.parameters())
@@ -138,7 +139,7 @@ def run_variant(
     per_step = (time.perf_counter() - tick) / steps
     ipe, ip, chroma = _measure(nets, val)
     return {"base": v.base, "start_norm": v.start_norm, "norm": v.norm, "init": v.init,
-            "steps": steps, "lr": lr, "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr,
+            "colour_grid": v.colour_grid, "seed": seed, "steps": steps, "lr": lr, "dec_lr": dec_lr or lr, "pose_lr": pose_lr or lr,
             "pose_init": pose_init, "id_weight": id_weight, "classify": classify,
             "psnr_ipe": ipe, "psnr_ip": ip, "bg_chroma_err": chroma, "curve": curve,
             "s_per_step": round(per_step, 3),
@@ -223,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--width", type=int, default=32)
     p.add_argument("--arch", default="resnet18_fc", help="E_id's backbone name")
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0, help="initialisation and batch order")
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--dec-lr", type=float, default=None, help="the decoder's lr (default --lr)")
@@ -240,8 +242,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=None, help="also measure every N steps")
     p.add_argument("--variants", nargs="+",
                    default=["8:instance", "8:none", "16:none", "32:instance", "32:none"],
-                   help="BASE:START_NORM[:NORM[:INIT]] (NORM of the later stages, default "
-                   "instance; INIT torch or he, default torch)")  # fmt: skip
+                   help="BASE:START_NORM[:NORM[:INIT[:COLOUR_GRID]]] (NORM of the later stages, "
+                   "default instance; INIT torch or he, default torch; COLOUR_GRID 0 = "
+                   "the paper's decoder, g = a g×g colour path)")  # fmt: skip
     p.add_argument("--hue-oracle", choices=["alone", "with_id"], default=None,
                    help="instead: the decoder-only hue diagnostic (hue_oracle)")  # fmt: skip
     a = p.parse_args(argv)
@@ -249,16 +252,17 @@ def main(argv: list[str] | None = None) -> None:
     train, val = _data(64, 120, 16, 12, 0)
     for spec in a.variants:
         base, *norms = spec.split(":")
-        v = Variant(int(base), *norms)
+        grid = [int(norms.pop())] if len(norms) == 4 else []
+        v = Variant(int(base), *norms, *grid)
         if a.hue_oracle:
             res = hue_oracle(v, a.backbone, train, val, steps=a.steps, width=a.width,
                              with_id=a.hue_oracle == "with_id", lr=a.dec_lr or 1e-3,
-                             arch=a.arch)  # fmt: skip
+                             arch=a.arch, seed=a.seed)  # fmt: skip
         else:
             res = run_variant(v, a.backbone, train, val, steps=a.steps, width=a.width, lr=a.lr,
                               dec_lr=a.dec_lr, pose_lr=a.pose_lr, pose_init=a.pose_init,
                               eval_every=a.eval_every, id_weight=a.id_weight, arch=a.arch,
-                              classify=a.classify)  # fmt: skip
+                              classify=a.classify, seed=a.seed)  # fmt: skip
         print(json.dumps(res), flush=True)
 
 

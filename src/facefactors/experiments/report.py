@@ -47,6 +47,13 @@ def write_grid(model, test: SynthTestSet, path: Path) -> None:
     plot_image_grid(columns, titles + ["true frontal neutral"], path)
 
 
+def _colour_note(grid: int) -> str:
+    if not grid:
+        return ""
+    return (f" and a {grid}x{grid} colour path beside its five stages (not in the paper; "
+            "docs/ipd_findings.md §9)")  # fmt: skip
+
+
 def _notes(ref_cfg: Any, pretrain_info: dict, dcfg: Any) -> list[str]:
     m, t, d = ref_cfg.model, ref_cfg.train, ref_cfg.data
     return [
@@ -54,7 +61,8 @@ def _notes(ref_cfg: Any, pretrain_info: dict, dcfg: Any) -> list[str]:
             f"Quick CPU preset, smaller than the paper: {d.size}x{d.size} px faces (paper: 112), "
             f"ResNet-18 encoders/D at width {m.width} (paper: 64, i.e. 512-d), decoder base "
             f"{m.decoder_channels} channels with {m.decoder_norm} normalisation (paper: "
-            f"instance), {t.epochs} epochs (paper: 30), lr {t.lr}"
+            f"instance){_colour_note(m.decoder_colour_grid)}, {t.epochs} epochs (paper: 30), "
+            f"lr {t.lr}"
             f"{'' if t.decoder_lr is None else f' (decoder {t.decoder_lr})'}. "
             f"Expression intensity drawn from {d.synth_intensity} (the difficulty knob, "
             "calibrated on validation identities of the training split)."

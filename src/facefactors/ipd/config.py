@@ -57,6 +57,11 @@ class ModelConfig:
             identities it reconstructs 1.8 dB better at the same budget, because
             InstanceNorm pins each channel's spatial mean and the decoder cannot carry
             a global colour; docs/ipd_findings.md §5) or ``none``.
+        decoder_colour_grid: 0 (the paper's decoder, and checkpoints without the
+            key) or g > 0: a colour path outside the paper, a linear map of the
+            summed feature to a g×g RGB map added before the decoder's tanh, so a
+            global colour (the background's hue) need not be learned through five
+            stages (docs/ipd_findings.md §9). It must divide ``data.size``.
         classes: expression classes (canonical names) in model output order; None
             takes the dataset's (for synthetic faces: the seven basic expressions,
             no contempt, like RAF-DB).
@@ -72,6 +77,7 @@ class ModelConfig:
     decoder_channels: int = 16
     decoder_start_norm: str = "instance"
     decoder_norm: str = "instance"
+    decoder_colour_grid: int = 0
     classes: list[str] | None = None
     pose_bins: int = NUM_POSE_BINS
 
@@ -258,6 +264,11 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
             raise ConfigError(
                 f"Config key 'model.{key}' must be one of {', '.join(DECODER_NORMS)}, got '{kind}'."
             )
+    if m.decoder_colour_grid < 0 or d.size % max(m.decoder_colour_grid, 1):
+        raise ConfigError(
+            "Config key 'model.decoder_colour_grid' must be 0 or divide data.size "
+            f"({d.size}), got {m.decoder_colour_grid}."
+        )
     positive = {
         "model.width": m.width,
         "model.decoder_channels": m.decoder_channels,

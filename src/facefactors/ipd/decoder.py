@@ -6,6 +6,10 @@ lifts the (B, D) feature, read as a D×1×1 map, to s×s with a kernel of size s
 (7→14→28→56→112). A 3×3 conv to RGB and tanh put the output in [-1, 1], the
 range of the input images.
 
+Outside the paper, ``colour_grid = g > 0`` adds a colour path: a linear map of the
+same feature to a g×g RGB map, up-sampled and added before the tanh, starting at zero
+(the quick presets use g = 4; docs/ipd_findings.md §9).
+
 The paper does not say how the weights start; the model keeps PyTorch's default.
 :meth:`Decoder.reset_parameters` is the alternative measured in
 docs/ipd_findings.md §8: He-normal convs for their real fan-in (a transpose conv
@@ -20,6 +24,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from facefactors.constants import DECODER_NORMS as NORMS
@@ -88,11 +93,17 @@ class Decoder(nn.Module):
             paper's is InstanceNorm; it pins each channel's spatial mean to a learned
             constant, so the decoder must draw a global colour (the background, the
             light level) as spatial structure (see docs/ipd_findings.md §5).
+        init: ``"torch"`` (PyTorch's default, the model's) or ``"he"``
+            (:meth:`reset_parameters`).
+        colour_grid: 0 for the paper's decoder; g > 0 adds a colour path outside the
+            paper: a linear map of the same feature to a g×g RGB map, bilinearly
+            up-sampled and added before the tanh (g = 1: one colour per image). It
+            starts at zero, so the decoder starts as the paper's (docs/ipd_findings.md §9).
     """
 
     def __init__(
         self, in_dim: int, size: int, base: int = 32, start_norm: str = "instance",
-        norm: str = "instance", init: str = "torch",
+        norm: str = "instance", init: str = "torch", colour_grid: int = 0,
     ) -> None:  # fmt: skip
         super().__init__()
         if size % 16:
@@ -110,6 +121,13 @@ class Decoder(nn.Module):
         self.size = size
         if init not in ("he", "torch"):
             raise ValueError(f"init must be 'he' or 'torch', got {init!r}")
+        if colour_grid < 0 or size % max(colour_grid, 1):
+            raise ValueError(f"colour_grid must be 0 or divide size {size}, got {colour_grid}")
+        self.colour_grid = colour_grid
+        self.colour = nn.Linear(in_dim, 3 * colour_grid**2) if colour_grid else None
+        if self.colour is not None:
+            nn.init.zeros_(self.colour.weight)
+            nn.init.zeros_(self.colour.bias)
         if init == "he":
             self.reset_parameters()
 
@@ -138,4 +156,9 @@ class Decoder(nn.Module):
     def forward(self, f: torch.Tensor) -> torch.Tensor:
         """(B, D) → (B, 3, size, size) in [-1, 1]."""
         h = self.stages(f[:, :, None, None])  # (B, D, 1, 1) → (B, b, size, size)
-        return torch.tanh(self.to_rgb(h))
+        rgb = self.to_rgb(h)  # (B, 3, size, size), before the tanh
+        if self.colour is not None:
+            g = self.colour_grid
+            c = self.colour(f).view(-1, 3, g, g)  # (B, 3, g, g)
+            rgb = rgb + F.interpolate(c, size=self.size, mode="bilinear", align_corners=False)
+        return torch.tanh(rgb)

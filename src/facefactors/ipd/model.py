@@ -106,8 +106,9 @@ class IPDModel(nn.Module):
         self.e_id.requires_grad_(False)
         self.e_id.eval()
         self.dec = Decoder(
-            dim, input_size, cfg.decoder_channels, cfg.decoder_start_norm, cfg.decoder_norm
-        )
+            dim, input_size, cfg.decoder_channels, cfg.decoder_start_norm, cfg.decoder_norm,
+            colour_grid=cfg.decoder_colour_grid,
+        )  # fmt: skip
         if discriminator:
             # D has an extra neutral output when neutral is not one of the K classes (CK+ 7).
             self.d = Discriminator(backbone(), k + int(self.neutral_index == k))
