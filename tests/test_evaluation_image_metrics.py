@@ -15,6 +15,7 @@ from facefactors.evaluation.image_metrics import (
     gaussian_window,
     neutral_fidelity,
     psnr,
+    rms_difference,
     ssim,
 )
 
@@ -169,3 +170,16 @@ def test_expression_change_cosine_sign_and_scale():
     torch.testing.assert_close(flipped, -torch.ones(2))
     # No change between the decodes: 0, not NaN.
     torch.testing.assert_close(expression_change_cosine(base, base, image, neutral), torch.zeros(2))
+
+
+def test_rms_difference_is_in_unit_range_units():
+    # Image 0 differs by 0.4 in [-1, 1] (0.2 in [0, 1]) on a quarter of its pixels:
+    # RMS sqrt(0.25 * 0.2²) = 0.1. Image 1 is unchanged. A bug that forgets the halving
+    # gives 0.2; one that averages |a − b| instead of squaring gives 0.05.
+    b = torch.zeros(2, 3, 4, 4)
+    a = b.clone()
+    a[0, :, :2, :2] = 0.4
+    torch.testing.assert_close(rms_difference(a, b), torch.tensor([0.1, 0.0]))
+    torch.testing.assert_close(rms_difference(b, a), torch.tensor([0.1, 0.0]))  # symmetric
+    with pytest.raises(DataError):
+        rms_difference(a, b[:, :, :2])

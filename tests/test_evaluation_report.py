@@ -84,6 +84,20 @@ def test_fidelity_table_shows_the_hue_and_expression_change_columns(tmp_path):
     md = render_report_md(load_results(write_report(tmp_path, r)[0]))
     assert "| ipd | 23.25 | 21.50 | 0.8123 | 0.9000 | 0.0412 (0.0405) | 0.031 | 10 |" in md
     assert "Background hue error (mean-hue floor)" in md
+    assert "Expression change RMS" not in md  # older results without the sizes
+
+
+def test_fidelity_table_and_answer_give_the_size_of_the_expression_change(tmp_path):
+    r = _results()
+    r["methods"]["ipd"]["reconstruction"] |= {
+        "bg_chroma_err": 0.0412, "bg_chroma_err_mean": 0.0405, "expression_change_cos": 0.031,
+        "rmse": 0.096, "expression_rms": 0.032, "decode_change_rms": 0.0051,
+    }  # fmt: skip
+    md = render_report_md(load_results(write_report(tmp_path, r)[0]))
+    # drawn / true (error), in that order: a swap would print 0.0320 / 0.0051.
+    assert "| 0.031 | 0.0051 / 0.0320 (0.0960) | 10 |" in md
+    assert "the decodes differ by RMS 0.0051 where the true change is 0.0320" in md
+    assert "error (0.0960) is 3.0 times the whole expression change" in md
 
 
 def test_validate_names_the_missing_key():

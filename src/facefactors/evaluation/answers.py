@@ -171,6 +171,13 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
             f" Adding f_exp changes the decode along the true expression change with cosine "
             f"{cos:.3f} (1: it draws the expression; 0: unrelated or no change)"
         )
+        if "expression_rms" in rec:
+            line += (
+                f"; the decodes differ by RMS {rec['decode_change_rms']:.4f} where the true "
+                f"change is {rec['expression_rms']:.4f}, and the reconstruction's error "
+                f"({rec['rmse']:.4f}) is {rec['rmse'] / rec['expression_rms']:.1f} times the "
+                "whole expression change"
+            )
         if "bg_chroma_err" in rec:
             line += (
                 f"; background hue error {rec['bg_chroma_err']:.4f} against "

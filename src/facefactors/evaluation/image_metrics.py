@@ -251,3 +251,19 @@ def expression_change_cosine(
     a = (decoded_expr - decoded_neutral).flatten(1).float()
     b = (image - true_neutral).flatten(1).float()
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
+
+
+def rms_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image root-mean-square of a − b in [0, 1] units (half the [-1, 1] difference).
+
+    The size of a change: x − x_n is the whole expression change of a face, and
+    x̂_{i-p-e} − x̂_{i-p} what adding f_exp changes in the decode.
+
+    Args:
+        a, b: images (B, 3, H, W) in [-1, 1].
+
+    Returns:
+        (B,) RMS differences; 1/255 is one grey level.
+    """
+    _check_images(a, b)
+    return ((a.float() - b.float()) / 2).pow(2).flatten(1).mean(1).sqrt()

@@ -148,6 +148,7 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
         return []
     ref = any("id_cosine_other" in f for f in shown.values())  # reference columns
     hue = any("bg_chroma_err" in (methods[n].get("reconstruction") or {}) for n in shown)
+    size = any("expression_rms" in (methods[n].get("reconstruction") or {}) for n in shown)
     rows = []
     for n, f in shown.items():
         rec = methods[n].get("reconstruction") or {}
@@ -158,6 +159,9 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
         if hue:
             row += [f"{_num(rec.get('bg_chroma_err'), 4)} ({_num(rec.get('bg_chroma_err_mean'), 4)})",
                     _num(rec.get("expression_change_cos"), 3)]  # fmt: skip
+        if size:
+            row += [f"{_num(rec.get('decode_change_rms'), 4)} / {_num(rec.get('expression_rms'), 4)}"
+                    f" ({_num(rec.get('rmse'), 4)})"]  # fmt: skip
         rows.append(row + [str(f["n"])])
     intro = (
         "Reconstruction: decode(f_id + f_pose + f_exp) against the input x. Neutral: "
@@ -183,6 +187,14 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
             " decoder that carries no hue reaches. Expression change cos: the cosine"
             " between x̂_{i-p-e} − x̂_{i-p} and x − (true neutral) over expressive faces;"
             " 1 when adding f_exp draws the true expression change, 0 when it draws none."
+        )
+    if size:
+        header += ["Expression change RMS, drawn / true (reconstruction RMSE)"]
+        intro += (
+            " Expression change RMS: the size of x̂_{i-p-e} − x̂_{i-p} and of x − (true"
+            " neutral) over expressive faces ([0, 1] units; 1/255 is one grey level), and in"
+            " brackets the RMS error of the reconstruction over all faces: a decoder whose"
+            " error is several times the whole expression change cannot show it."
         )
     return ["## Generator fidelity", "", intro, ""] + _table(header + ["Images"], rows)
 

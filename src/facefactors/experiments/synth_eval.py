@@ -33,7 +33,8 @@ class Outputs:
     # decode(f_id + f_pose) vs the true neutral: {"psnr", "ssim", "id_cosine", "n"}.
     fidelity: dict | None = None
     # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n", "bg_chroma_err",
-    # "bg_chroma_err_mean", "expression_change_cos"}.
+    # "bg_chroma_err_mean", "expression_change_cos", "rmse", "expression_rms",
+    # "decode_change_rms"}.
     reconstruction: dict | None = None
     f_id: np.ndarray | None = None  # (N, D) frozen identity features, where E_id exists
 
@@ -46,11 +47,12 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
         expression_change_cosine,
         neutral_fidelity,
         psnr,
+        rms_difference,
         ssim,
     )
 
     preds, feats, fakes, emb_fake, emb_true, rec_psnr, rec_ssim, f_ids = ([] for _ in range(8))
-    chroma, chroma_true, change = [], [], []
+    chroma, chroma_true, change, rms_true, rms_drawn, rms_err = ([] for _ in range(6))
     for s in range(0, len(test), batch):
         x = from_uint8(test.image[s : s + batch])
         f_exp = model.e_exp(x)
@@ -62,11 +64,14 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             fake = gen["ip"]  # G_dec(f_id + f_pose): the neutral face
             rec_psnr.append(psnr(gen["ipe"], x))  # G_dec(f_id + f_pose + f_exp) vs x
             rec_ssim.append(ssim(gen["ipe"], x))
+            rms_err.append(rms_difference(gen["ipe"], x))
             chroma.append(corner_chroma(gen["ipe"]))
             chroma_true.append(corner_chroma(x))
             neutral = from_uint8(test.neutral[s : s + batch])
             expressive = test.expression[s : s + batch] != CANONICAL_CLASSES.index(NEUTRAL)
             change.append(expression_change_cosine(gen["ipe"], fake, x, neutral)[expressive])
+            rms_true.append(rms_difference(x, neutral)[expressive])
+            rms_drawn.append(rms_difference(gen["ipe"], fake)[expressive])
             fakes.append(fake)
             emb_fake.append(model.identity(fake))
             emb_true.append(model.identity(neutral))
@@ -84,6 +89,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
         out.reconstruction = {
             "psnr": float(torch.cat(rec_psnr).mean()),
             "ssim": float(torch.cat(rec_ssim).mean()),
+            "rmse": _pooled_rms(rms_err),  # over all faces, [0, 1] units
             "n": int(len(test)),
             # Background hue: the decode's corner chroma against the input's, and the
             # error of a decoder that draws every background in the mean hue (the floor
@@ -91,8 +97,17 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             "bg_chroma_err": float((torch.cat(chroma) - true_c).abs().mean()),
             "bg_chroma_err_mean": float((true_c - true_c.mean(0)).abs().mean()),
             "expression_change_cos": float(torch.cat(change).mean()),
+            # The size of the true expression change (x − x_n) and of the decodes'
+            # difference, RMS over expressive faces in [0, 1] units.
+            "expression_rms": _pooled_rms(rms_true),
+            "decode_change_rms": _pooled_rms(rms_drawn),
         }
     return out
+
+
+def _pooled_rms(per_image: list[torch.Tensor]) -> float:
+    """The RMS over all pixels of several images from their per-image RMS values."""
+    return float(torch.cat(per_image).pow(2).mean().sqrt())
 
 
 def f_id_expression_probe(
