@@ -65,6 +65,8 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
                 0 < rec["expression_rms"] < 0.2 and rec["expression_rms"] == ref["expression_rms"]
             )
             assert rec["rmse"] > 0 and rec["decode_change_rms"] >= 0
+            assert 0 <= rec["decode_change_off_expression"] <= 1
+            assert -1 <= rec["decode_change_neutral_cos"] <= 1
         assert ("f_id_expression_probe" in m) == (name != "baseline")  # E_id exists
         assert ("vs_baseline" in m) == (name != "baseline")
         if name != "baseline":  # paired on the same faces, one McNemar test per seed pair

@@ -14,6 +14,7 @@ from facefactors.evaluation.image_metrics import (
     expression_change_cosine,
     gaussian_window,
     neutral_fidelity,
+    off_change_share,
     psnr,
     rms_difference,
     ssim,
@@ -183,3 +184,20 @@ def test_rms_difference_is_in_unit_range_units():
     torch.testing.assert_close(rms_difference(b, a), torch.tensor([0.1, 0.0]))  # symmetric
     with pytest.raises(DataError):
         rms_difference(a, b[:, :, :2])
+
+
+def test_off_change_share_splits_the_energy_by_the_true_change():
+    # The true change moves the top-left 2×2 pixels only (0.2 in [-1, 1], 0.1 in [0, 1]).
+    true_change = torch.zeros(1, 3, 4, 4)
+    true_change[0, 1, :2, :2] = 0.2  # one channel is enough to count as changed
+    change = torch.zeros(1, 3, 4, 4)
+    change[0, :, :2, :2] = 0.1  # energy 12 · 0.01 = 0.12 where the face changes
+    change[0, :, 3, 3] = 0.2  # energy 3 · 0.04 = 0.12 where it does not
+    torch.testing.assert_close(off_change_share(change, true_change), torch.tensor([0.5]))
+    # Swapping the arguments asks another question: the true change lies all in the
+    # pixels where the drawn one is nonzero.
+    torch.testing.assert_close(off_change_share(true_change, change), torch.tensor([0.0]))
+    # A change of 1/255 in [0, 1] is under the two-grey-level threshold: still unchanged.
+    faint = torch.full((1, 3, 4, 4), 2 / 255)
+    torch.testing.assert_close(off_change_share(change, faint), torch.tensor([1.0]))
+    torch.testing.assert_close(off_change_share(torch.zeros(1, 3, 4, 4), faint), torch.zeros(1))

@@ -92,10 +92,12 @@ def test_fidelity_table_and_answer_give_the_size_of_the_expression_change(tmp_pa
     r["methods"]["ipd"]["reconstruction"] |= {
         "bg_chroma_err": 0.0412, "bg_chroma_err_mean": 0.0405, "expression_change_cos": 0.031,
         "rmse": 0.096, "expression_rms": 0.032, "decode_change_rms": 0.0051,
+        "decode_change_off_expression": 0.892, "decode_change_neutral_cos": 0.273,
     }  # fmt: skip
     md = render_report_md(load_results(write_report(tmp_path, r)[0]))
     # drawn / true (error), in that order: a swap would print 0.0320 / 0.0051.
-    assert "| 0.031 | 0.0051 / 0.0320 (0.0960) | 10 |" in md
+    assert "| 0.031 | 0.0051 / 0.0320 (0.0960) | 89.20 / 0.273 | 10 |" in md
+    assert "89 % of the decodes' difference lies in pixels the expression leaves" in md
     assert "the decodes differ by RMS 0.0051 where the true change is 0.0320" in md
     assert "error (0.0960) is 3.0 times the whole expression change" in md
 

@@ -178,6 +178,12 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
                 f"({rec['rmse']:.4f}) is {rec['rmse'] / rec['expression_rms']:.1f} times the "
                 "whole expression change"
             )
+        if "decode_change_off_expression" in rec:
+            line += (
+                f"; {100 * rec['decode_change_off_expression']:.0f} % of the decodes' difference "
+                "lies in pixels the expression leaves unchanged, and it points toward the true "
+                f"neutral face with cosine {rec['decode_change_neutral_cos']:.3f}"
+            )
         if "bg_chroma_err" in rec:
             line += (
                 f"; background hue error {rec['bg_chroma_err']:.4f} against "

@@ -267,3 +267,28 @@ def rms_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """
     _check_images(a, b)
     return ((a.float() - b.float()) / 2).pow(2).flatten(1).mean(1).sqrt()
+
+
+def off_change_share(
+    change: torch.Tensor, true_change: torch.Tensor, threshold: float = 2 / 255
+) -> torch.Tensor:
+    """Share of a change's energy in the pixels where the true change is (almost) zero.
+
+    With change = x̂_{i-p-e} − x̂_{i-p} and true_change = x − x_n, it says how much of
+    what f_exp adds to the decode lies outside the pixels the expression moves: 0 when
+    the decodes differ only where the face changes, near 1 when f_exp redraws the
+    background, the light or the skin instead.
+
+    Args:
+        change, true_change: (B, 3, H, W) differences of [-1, 1] images.
+        threshold: a pixel is unchanged when its largest channel change is at most
+            this, in [0, 1] units (default two grey levels).
+
+    Returns:
+        (B,) shares in [0, 1] (0 where ``change`` is zero).
+    """
+    _check_images(change, true_change)
+    still = (true_change.abs().amax(1, keepdim=True) / 2 <= threshold).expand_as(change)
+    energy = change.float().pow(2)
+    total = energy.flatten(1).sum(1)
+    return (energy * still).flatten(1).sum(1) / total.clamp_min(1e-12)

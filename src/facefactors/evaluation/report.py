@@ -161,7 +161,9 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
                     _num(rec.get("expression_change_cos"), 3)]  # fmt: skip
         if size:
             row += [f"{_num(rec.get('decode_change_rms'), 4)} / {_num(rec.get('expression_rms'), 4)}"
-                    f" ({_num(rec.get('rmse'), 4)})"]  # fmt: skip
+                    f" ({_num(rec.get('rmse'), 4)})",
+                    f"{_pct(rec.get('decode_change_off_expression'))} / "
+                    f"{_num(rec.get('decode_change_neutral_cos'), 3)}"]  # fmt: skip
         rows.append(row + [str(f["n"])])
     intro = (
         "Reconstruction: decode(f_id + f_pose + f_exp) against the input x. Neutral: "
@@ -189,12 +191,17 @@ def _fidelity(methods: Mapping[str, Any]) -> list[str]:
             " 1 when adding f_exp draws the true expression change, 0 when it draws none."
         )
     if size:
-        header += ["Expression change RMS, drawn / true (reconstruction RMSE)"]
+        header += ["Expression change RMS, drawn / true (reconstruction RMSE)",
+                   "Drawn change off the expression (%) / cos toward true neutral"]  # fmt: skip
         intro += (
             " Expression change RMS: the size of x̂_{i-p-e} − x̂_{i-p} and of x − (true"
             " neutral) over expressive faces ([0, 1] units; 1/255 is one grey level), and in"
             " brackets the RMS error of the reconstruction over all faces: a decoder whose"
-            " error is several times the whole expression change cannot show it."
+            " error is several times the whole expression change cannot show it. Drawn"
+            " change off the expression: the share of x̂_{i-p-e} − x̂_{i-p}'s energy in pixels"
+            " the expression leaves unchanged (at most 2/255), and its cosine with (true"
+            " neutral) − x̂_{i-p}, which holds no expression: high values mean f_exp corrects"
+            " the neutral decode's appearance instead of adding the expression."
         )
     return ["## Generator fidelity", "", intro, ""] + _table(header + ["Images"], rows)
 

@@ -34,7 +34,7 @@ class Outputs:
     fidelity: dict | None = None
     # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n", "bg_chroma_err",
     # "bg_chroma_err_mean", "expression_change_cos", "rmse", "expression_rms",
-    # "decode_change_rms"}.
+    # "decode_change_rms", "decode_change_off_expression", "decode_change_neutral_cos"}.
     reconstruction: dict | None = None
     f_id: np.ndarray | None = None  # (N, D) frozen identity features, where E_id exists
 
@@ -46,6 +46,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
         corner_chroma,
         expression_change_cosine,
         neutral_fidelity,
+        off_change_share,
         psnr,
         rms_difference,
         ssim,
@@ -53,6 +54,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
 
     preds, feats, fakes, emb_fake, emb_true, rec_psnr, rec_ssim, f_ids = ([] for _ in range(8))
     chroma, chroma_true, change, rms_true, rms_drawn, rms_err = ([] for _ in range(6))
+    off_share, toward_neutral = [], []
     for s in range(0, len(test), batch):
         x = from_uint8(test.image[s : s + batch])
         f_exp = model.e_exp(x)
@@ -72,6 +74,12 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             change.append(expression_change_cosine(gen["ipe"], fake, x, neutral)[expressive])
             rms_true.append(rms_difference(x, neutral)[expressive])
             rms_drawn.append(rms_difference(gen["ipe"], fake)[expressive])
+            off_share.append(off_change_share(gen["ipe"] - fake, x - neutral)[expressive])
+            # cos(x̂_{i-p-e} − x̂_{i-p}, x_n − x̂_{i-p}): the target holds no expression,
+            # so a high value means f_exp corrects the neutral decode's appearance.
+            toward_neutral.append(
+                expression_change_cosine(gen["ipe"], fake, neutral, fake)[expressive]
+            )
             fakes.append(fake)
             emb_fake.append(model.identity(fake))
             emb_true.append(model.identity(neutral))
@@ -101,6 +109,8 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             # difference, RMS over expressive faces in [0, 1] units.
             "expression_rms": _pooled_rms(rms_true),
             "decode_change_rms": _pooled_rms(rms_drawn),
+            "decode_change_off_expression": float(torch.cat(off_share).mean()),
+            "decode_change_neutral_cos": float(torch.cat(toward_neutral).mean()),
         }
     return out
 
