@@ -130,9 +130,10 @@ def train_jobs(
                 _log(f"{method} seed {seed}: reusing {run}")
                 continue
             cfg = method_config(method, seed, backbone, out / "cache", dcfg.train_overrides, dcfg)
-            if repr(cfg.data) not in warmed:  # render the faces once, before the workers read them
-                build_datasets(cfg.data, cfg.model.classes)
-                warmed.add(repr(cfg.data))
+            data_key = repr(cfg.data) + str(cfg.loss.true_neutral)
+            if data_key not in warmed:  # render the faces once, before the workers read them
+                build_datasets(cfg.data, cfg.model.classes, cfg.loss.true_neutral)
+                warmed.add(data_key)
             base = dcfg.variants.get(method, [method])[0]
             jobs.append(
                 Job(f"{method} seed {seed}", train, {"cfg": cfg, "out": run,

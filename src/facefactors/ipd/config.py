@@ -88,6 +88,12 @@ class LossConfig:
 
     A loss is computed only when its switch is on and its weight is non-zero.
     ``use_discriminator: false`` removes D entirely: no phase 2, no L_fneu/L_fexp.
+
+    ``true_neutral`` is a diagnostic outside the paper, for synthetic faces only: the
+    neutral term of L_recon scores x̂_{i-p} against the true neutral face of every
+    input (same person, pose, light and background), not only of neutral inputs.
+    It asks f_id + f_pose to carry all appearance, so that f_exp need only add the
+    expression (docs/ipd_findings.md §10).
     """
 
     lambda_fneu: float = 0.001
@@ -101,6 +107,7 @@ class LossConfig:
     use_id: bool = True
     use_recon: bool = True
     use_discriminator: bool = True
+    true_neutral: bool = False
 
     def active(self, name: Literal["cos", "conf", "id", "recon", "fneu", "fexp"]) -> bool:
         """Whether loss ``name`` contributes (switch on and weight non-zero)."""
@@ -324,6 +331,11 @@ def validate_config(cfg: IPDConfig) -> IPDConfig:
     ):
         if getattr(cfg.loss, name) < 0:  # a negative weight would flip the loss's sign
             raise ConfigError(f"Config key 'loss.{name}' must be at least 0.")
+    if cfg.loss.true_neutral and d.source != "synth":
+        raise ConfigError(
+            "Config key 'loss.true_neutral' needs synthetic faces (data.source: synth), "
+            f"the only data with a true neutral face for every image; got '{d.source}'."
+        )
     if t.lr <= 0:
         raise ConfigError(f"Config key 'train.lr' must be positive, got {t.lr}.")
     if t.decoder_lr is not None and t.decoder_lr <= 0:

@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL, pose_bin
 from facefactors.errors import ConfigError
+from facefactors.imaging import from_uint8, to_uint8
 from facefactors.ipd.config import SEVEN_CLASSES, DataConfig, neutral_index
 
 TRAIN_KEYS = ("image", "expression", "pose_bin")
@@ -103,22 +104,31 @@ def canonical_label_map(classes: Sequence[str]) -> dict[int, int]:
     return out
 
 
-def build_datasets(cfg: DataConfig, classes: list[str] | None) -> DataBundle:
+def build_datasets(
+    cfg: DataConfig, classes: list[str] | None, true_neutral: bool = False
+) -> DataBundle:
     """Train/validation views for ``cfg.source``.
 
     Args:
         cfg: the data section of the config.
         classes: requested model classes, or None for the dataset's own.
+        true_neutral: training items also carry ``neutral``, the true neutral face
+            (``loss.true_neutral``; synthetic faces only).
 
     Raises:
         ConfigError, DataError: naming the key or folder at fault.
     """
     if cfg.source == "synth":
-        return _synth(cfg, list(classes) if classes is not None else list(SEVEN_CLASSES))
+        chosen = list(classes) if classes is not None else list(SEVEN_CLASSES)
+        return _synth(cfg, chosen, true_neutral)
+    if true_neutral:
+        raise ConfigError(
+            f"Config key 'loss.true_neutral' needs synthetic faces; data.source is '{cfg.source}'."
+        )
     return _real(cfg, classes)
 
 
-def _synth(cfg: DataConfig, classes: list[str]) -> DataBundle:
+def _synth(cfg: DataConfig, classes: list[str], true_neutral: bool = False) -> DataBundle:
     """Synthetic training identities; the last ``synth_val_identities`` form the val split."""
     from facefactors.synth.dataset import SynthFaces
     from facefactors.synth.sampling import SynthConfig
@@ -134,10 +144,11 @@ def _synth(cfg: DataConfig, classes: list[str]) -> DataBundle:
         config=SynthConfig(expression_intensity=tuple(cfg.synth_intensity), classes=drawn),
         maps=False,
     )
-    faces = RenderedFaces.load_or_render(base, cfg.synth_cache)
+    faces = RenderedFaces.load_or_render(base, cfg.synth_cache, neutral=true_neutral)
     first_val = (cfg.synth_identities - cfg.synth_val_identities) * cfg.synth_per_identity
     label_map = canonical_label_map(classes)
-    train = LabelledView(faces, range(first_val), label_map)
+    keys = TRAIN_KEYS + (("neutral",) if true_neutral else ())
+    train = LabelledView(faces, range(first_val), label_map, keys)
     val_idx = range(first_val, len(base))  # held-out identities only, never training faces
     val = LabelledView(faces, val_idx, label_map)
     # Sample grids also show the true neutral and frontal-neutral faces: render those.
@@ -155,34 +166,50 @@ class RenderedFaces(Dataset):
         images: (N, 3, H, W) uint8.
         expression: (N,) canonical class indices.
         pose_bin: (N,) |yaw| bins.
+        neutral: (N, 3, H, W) uint8 true neutral faces, or None (not rendered).
     """
 
-    def __init__(self, images: torch.Tensor, expression: torch.Tensor, pose_bin: torch.Tensor):
+    def __init__(
+        self,
+        images: torch.Tensor,
+        expression: torch.Tensor,
+        pose_bin: torch.Tensor,
+        neutral: torch.Tensor | None = None,
+    ) -> None:
         self.images, self.expression, self.pose_bin = images, expression, pose_bin
+        self.neutral = neutral
 
     def __len__(self) -> int:
         return len(self.images)
 
     def __getitem__(self, i: int) -> dict:
-        return {
-            "image": self.images[i].float() / 127.5 - 1.0,  # (3, H, W) in [-1, 1]
+        item = {
+            "image": from_uint8(self.images[i]),  # (3, H, W) in [-1, 1]
             "expression": int(self.expression[i]),
             "pose_bin": int(self.pose_bin[i]),
         }
+        if self.neutral is not None:
+            item["neutral"] = from_uint8(self.neutral[i])
+        return item
 
     @classmethod
-    def load_or_render(cls, base: Dataset, cache_dir: str | None, chunk: int = 64) -> RenderedFaces:
-        """Render every face of a ``SynthFaces`` (image only), or load an earlier rendering."""
+    def load_or_render(
+        cls, base: Dataset, cache_dir: str | None, chunk: int = 64, neutral: bool = False
+    ) -> RenderedFaces:
+        """Render every face of a ``SynthFaces`` (and its true neutral face when
+        ``neutral``), or load an earlier rendering."""
         from facefactors.checkpoint import load_checkpoint, save_checkpoint
         from facefactors.synth.scene import render_batch
 
         key = f"{base.split}-{base.identities}x{base.per_identity}-{base.size}px-seed{base.seed}-"
-        key += _generator_fingerprint(repr(base.config))
+        key += _generator_fingerprint(repr(base.config)) + ("-neutral" if neutral else "")
         path = Path(cache_dir).expanduser() / f"synth-{key}.pt" if cache_dir else None
         if path is not None and path.is_file():
             state = load_checkpoint(path)
-            return cls(state["images"], state["expression"], state["pose_bin"])
-        images, labels, bins = [], [], []
+            return cls(
+                state["images"], state["expression"], state["pose_bin"], state.get("neutral")
+            )
+        images, neutrals, labels, bins = [], [], [], []
         from tqdm.auto import tqdm
 
         for start in tqdm(
@@ -190,16 +217,23 @@ class RenderedFaces(Dataset):
         ):
             idx = list(range(start, min(start + chunk, len(base))))
             f = base.factors(idx)
-            img = render_batch(f, base.size, neutral=False, frontal=False, maps=False)["image"]
-            images.append(((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8))
+            out = render_batch(f, base.size, neutral=neutral, frontal=False, maps=False)
+            images.append(to_uint8(out["image"]))
+            if neutral:
+                neutrals.append(to_uint8(out["neutral"]))
             labels.append(torch.as_tensor(f.expression, dtype=torch.int64))
             bins.append(torch.as_tensor([pose_bin(y) for y in f.yaw], dtype=torch.int64))
-        out = cls(torch.cat(images), torch.cat(labels), torch.cat(bins))
+        faces = cls(
+            torch.cat(images), torch.cat(labels), torch.cat(bins),
+            torch.cat(neutrals) if neutral else None,
+        )  # fmt: skip
         if path is not None:
-            save_checkpoint(
-                path, {"images": out.images, "expression": out.expression, "pose_bin": out.pose_bin}
-            )
-        return out
+            state = {"images": faces.images, "expression": faces.expression,
+                     "pose_bin": faces.pose_bin}  # fmt: skip
+            if neutral:
+                state["neutral"] = faces.neutral
+            save_checkpoint(path, state)
+        return faces
 
 
 def _real(cfg: DataConfig, classes: list[str] | None) -> DataBundle:

@@ -42,20 +42,31 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, valid: torch.Tenso
 
 
 def recon_loss(
-    x_ipe: torch.Tensor, x_ip: torch.Tensor, x: torch.Tensor, is_neutral: torch.Tensor
+    x_ipe: torch.Tensor,
+    x_ip: torch.Tensor,
+    x: torch.Tensor,
+    is_neutral: torch.Tensor,
+    x_neutral: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """L_recon = E_x ‖x̂_{i-p-e} − x‖₁ + E_x 1[y = c] ‖x̂_{i-p} − x‖₁   (Eq. 1).
 
     The neutral term counts only for neutral samples but is averaged over the
-    whole batch, as the expectation with an indicator is.
+    whole batch, as the expectation with an indicator is. Given ``x_neutral`` (the
+    ``loss.true_neutral`` diagnostic, outside the paper), the neutral term becomes
+    E_x ‖x̂_{i-p} − x_n‖₁ over every sample, x_n the true neutral face (zero
+    expression; the synthetic neutral class keeps a slight one).
 
     Args:
         x_ipe, x_ip, x: (B, 3, H, W) images in [-1, 1].
         is_neutral: (B,) bool, y == c.
+        x_neutral: (B, 3, H, W) true neutral faces, or None.
     """
     x = x.float()
     full = (x_ipe.float() - x).abs().flatten(1).mean(1)  # (B,)
-    neutral = (x_ip.float() - x).abs().flatten(1).mean(1) * is_neutral.float()
+    if x_neutral is not None:
+        neutral = (x_ip.float() - x_neutral.float()).abs().flatten(1).mean(1)
+    else:
+        neutral = (x_ip.float() - x).abs().flatten(1).mean(1) * is_neutral.float()
     return (full + neutral).mean()
 
 
@@ -153,6 +164,7 @@ def generator_losses(
     d_ip: torch.Tensor | None = None,
     d_ipe: torch.Tensor | None = None,
     conf_logits: torch.Tensor | None = None,
+    x_neutral: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, Logs]:
     """Phase 3 objective: L'_G + β2 L_conf with
     L'_G = λ1 L_fneu + λ2 L_fexp + λ3 L_id + λ4 L_recon   (Eq. 11).
@@ -167,6 +179,7 @@ def generator_losses(
         n_x, n_ip, n_ipe: (B, D) N(x), N(x̂_{i-p}), N(x̂_{i-p-e}).
         d_ip, d_ipe: D's logits for the two fakes.
         conf_logits: (B, K_P) = C_p(f_exp) with C_p fixed.
+        x_neutral: true neutral faces for L_recon's neutral term (``cfg.true_neutral``).
     """
     logs: Logs = {}
     total = x_ipe.new_zeros((), dtype=torch.float32)
@@ -180,7 +193,10 @@ def generator_losses(
         logs["loss/g/id"] = identity_loss(n_ipe, n_ip, n_x)
         total = total + cfg.lambda_id * logs["loss/g/id"]
     if cfg.active("recon"):
-        logs["loss/g/recon"] = recon_loss(x_ipe, x_ip, x, y == neutral)
+        if cfg.true_neutral and x_neutral is None:
+            raise ValueError("loss.true_neutral is on but the batch carries no true neutral faces")
+        x_n = x_neutral if cfg.true_neutral else None
+        logs["loss/g/recon"] = recon_loss(x_ipe, x_ip, x, y == neutral, x_n)
         total = total + cfg.lambda_recon * logs["loss/g/recon"]
     if cfg.active("conf") and conf_logits is not None:
         logs["loss/g/conf"] = confusion_loss(conf_logits)

@@ -57,12 +57,14 @@ class Batch(NamedTuple):
         y: (B,) expression labels in model class order (K = extra neutral).
         y_pose: (B,) pose bins.
         f_id: (B, D) E_id(x), computed once without grad; it is also N(x) of L_id.
+        x_neutral: (B, 3, H, W) true neutral faces (``loss.true_neutral``), else None.
     """
 
     x: torch.Tensor
     y: torch.Tensor
     y_pose: torch.Tensor
     f_id: torch.Tensor | None
+    x_neutral: torch.Tensor | None = None
 
 
 class Nets(NamedTuple):
@@ -151,6 +153,7 @@ def build_phases(model: IPDModel, cfg: IPDConfig, nets: Nets | None = None) -> l
             d_ip=None if d_fake is None else d_fake[:n],
             d_ipe=None if d_fake is None else d_fake[n:],
             conf_logits=conf,
+            x_neutral=b.x_neutral,
         )
 
     def cls_loss(b: Batch) -> tuple[torch.Tensor, Logs]:

@@ -85,7 +85,10 @@ def prepare_batch(
     serves phase 1 (L_cos), phase 3 (f_{i-p}) and L_id (N(x)) without recomputation.
     """
     x = raw["image"].to(device, non_blocking=True).float()
-    if cfg.train.hflip:
+    x_n = raw["neutral"].to(device, non_blocking=True).float() if "neutral" in raw else None
+    if cfg.train.hflip and x_n is not None:  # one flip for a face and its neutral twin
+        x, x_n = random_hflip(torch.cat([x, x_n], 1)).split(3, 1)
+    elif cfg.train.hflip:
         x = random_hflip(x)
     if cfg.train.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
@@ -94,7 +97,7 @@ def prepare_batch(
         with torch.no_grad(), autocast():
             f_id = model.e_id(x)
     y = raw["expression"].to(device).long()
-    return Batch(x, y, raw["pose_bin"].to(device).long(), f_id)
+    return Batch(x, y, raw["pose_bin"].to(device).long(), f_id, x_n)
 
 
 @torch.no_grad()
@@ -237,7 +240,7 @@ def _setup(
         torch.set_num_threads(t.threads)
     state = _open_checkpoint(out, resume)
     torch.manual_seed(t.seed)
-    data = data or build_datasets(cfg.data, cfg.model.classes)
+    data = data or build_datasets(cfg.data, cfg.model.classes, cfg.loss.true_neutral)
     cfg = replace(cfg, model=replace(cfg.model, classes=list(data.classes)))
     steps = steps_per_epoch(data.train, t.batch_size, t.seed, info)
     epochs, lr_step = stretch_epochs(t.epochs, t.lr_step_epochs, steps, t.min_steps)
