@@ -26,6 +26,7 @@ demo: $(STAMP)
 FULL_VARIANTS := \
 	--variant id-alt=id,train.schedule=alternating \
 	--variant ipd-alt=ipd,train.schedule=alternating \
+	--variant ipd-gen=ipd,train.decoder_lr=0.001,model.decoder_colour_grid=4 \
 	--variant ipd-no-cos=ipd,loss.use_cos=false \
 	--variant ipd-no-conf=ipd,loss.use_conf=false \
 	--variant ipd-no-id=ipd,loss.use_id=false \
@@ -33,7 +34,7 @@ FULL_VARIANTS := \
 	--variant ipd-no-d=ipd,loss.use_discriminator=false
 full: $(STAMP)
 	$(BIN)/facefactors demo --out runs/ipd_synth_full --preset synth_full --no-tensorial \
-		--seeds 0 1 2 $(FULL_VARIANTS) --methods baseline id ipd id-alt ipd-alt \
+		--seeds 0 1 2 $(FULL_VARIANTS) --methods baseline id ipd id-alt ipd-alt ipd-gen \
 		ipd-no-cos ipd-no-conf ipd-no-id ipd-no-recon ipd-no-d
 
 test: $(STAMP)

@@ -67,6 +67,9 @@ def test_demo_runs_end_to_end_and_resumes(tmp_path, capsys):
             assert rec["rmse"] > 0 and rec["decode_change_rms"] >= 0
             assert 0 <= rec["decode_change_off_expression"] <= 1
             assert -1 <= rec["decode_change_neutral_cos"] <= 1
+            side = m["neutral_fidelity"]["side"]  # turned faces only, x̂_{i-p} vs true / mirror
+            assert 0 < side["n"] < rec["n"] and side["min_abs_yaw"] == 20.0
+            assert 0 <= side["correct_side"] <= 1 and side["psnr_mirrored"] > 0
         assert ("f_id_expression_probe" in m) == (name != "baseline")  # E_id exists
         assert ("vs_baseline" in m) == (name != "baseline")
         if name != "baseline":  # paired on the same faces, one McNemar test per seed pair

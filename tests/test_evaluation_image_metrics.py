@@ -17,6 +17,7 @@ from facefactors.evaluation.image_metrics import (
     off_change_share,
     psnr,
     rms_difference,
+    side_fidelity,
     ssim,
 )
 
@@ -201,3 +202,25 @@ def test_off_change_share_splits_the_energy_by_the_true_change():
     faint = torch.full((1, 3, 4, 4), 2 / 255)
     torch.testing.assert_close(off_change_share(change, faint), torch.tensor([1.0]))
     torch.testing.assert_close(off_change_share(torch.zeros(1, 3, 4, 4), faint), torch.zeros(1))
+
+
+def test_side_fidelity_tells_the_turned_face_from_its_mirror():
+    # A face turned to one side: a bright left half, a dark right half, top-bottom asymmetric too.
+    target = torch.full((2, 3, 8, 8), -0.5)
+    target[..., :4] = 0.5
+    target[..., :2, :] += 0.25  # a vertical flip would give a different mirror
+    exact = side_fidelity(target.clone(), target)
+    # vs the true face: capped at 100 dB; vs the mirror every pixel is off by 1 in [-1, 1],
+    # 0.5 in [0, 1], so MSE = 0.25 and PSNR = 10 log10(4) = 6.02 dB (a vertical flip: 26 dB).
+    assert exact["psnr"] == pytest.approx(100.0)
+    assert exact["psnr_mirrored"] == pytest.approx(10 * math.log10(4), abs=1e-4)
+    assert exact["correct_side"] == 1.0 and exact["n"] == 2
+    # The decode of the mirrored face loses every time (arguments or the flip swapped).
+    wrong = side_fidelity(target.flip(-1), target)
+    assert wrong["correct_side"] == 0.0 and wrong["psnr"] < wrong["psnr_mirrored"]
+    # A symmetric decode ties: blind to the side.
+    blind = side_fidelity((target + target.flip(-1)) / 2, target)
+    assert blind["psnr"] == pytest.approx(blind["psnr_mirrored"])
+    assert blind["correct_side"] == 0.0  # ties count as not closer
+    with pytest.raises(DataError, match="at least one image"):
+        side_fidelity(target[:0], target[:0])

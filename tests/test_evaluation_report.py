@@ -186,3 +186,18 @@ def test_a_clear_margin_is_called_better_or_worse():
     text = "\n".join(answer_lines(r, "baseline"))
     assert "+10.00 pp (2 SE = 4.24 pp on 1000 faces): better." in text
     assert answer_lines(r, None) == []  # no baseline, no comparison
+
+
+def test_fidelity_table_and_answer_give_the_side_test(tmp_path):
+    r = _results()
+    r["methods"]["ipd"]["neutral_fidelity"]["side"] = {
+        "psnr": 20.65, "psnr_mirrored": 13.77, "correct_side": 0.982, "n": 224, "min_abs_yaw": 20.0,
+    }  # fmt: skip
+    md = render_report_md(load_results(write_report(tmp_path, r)[0]))
+    # true / mirrored, in that order: a swap would print 13.77 / 20.65.
+    assert "| 20.65 / 13.77 (98.20) | 10 |" in md
+    assert "Side test, on faces turned by at least 20°" in md
+    assert (
+        "it scores 20.6 dB against the true neutral and 13.8 dB against its mirror image, "
+        "and is closer to the true one for 98 % of 224 faces" in md
+    )

@@ -164,6 +164,14 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
         f"{f['ssim']:.3f} ({f['n']} faces). The cosine comes from N, which L_id trains the "
         "decoder against: check the sample grids before reading it as likeness."
     )
+    if "side" in f:
+        sd = f["side"]
+        line += (
+            f" On faces turned by {sd['min_abs_yaw']:.0f}° or more it scores {sd['psnr']:.1f} dB "
+            f"against the true neutral and {sd['psnr_mirrored']:.1f} dB against its mirror image, "
+            f"and is closer to the true one for {100 * sd['correct_side']:.0f} % of {sd['n']} "
+            "faces (50 % for a decoder blind to the side)."
+        )
     rec = m.get("reconstruction") or {}
     if "expression_change_cos" in rec:
         cos = rec["expression_change_cos"]

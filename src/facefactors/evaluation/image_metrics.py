@@ -292,3 +292,35 @@ def off_change_share(
     energy = change.float().pow(2)
     total = energy.flatten(1).sum(1)
     return (energy * still).flatten(1).sum(1) / total.clamp_min(1e-12)
+
+
+def side_fidelity(decoded: torch.Tensor, target: torch.Tensor) -> dict[str, float | int]:
+    """Does a decode turn the way its target does? PSNR against the target and its mirror.
+
+    A turned face and its left–right mirror image have the same |yaw|, light
+    strength and background colours but face opposite ways. A decoder that draws
+    the pose scores higher against the target than against the mirror; one blind to
+    the side (a symmetric, frontal-looking face) scores the same against both, and
+    wins half the faces by chance.
+
+    Args:
+        decoded: decodes, (B, 3, H, W) in [-1, 1], e.g. x̂_{i-p} of turned faces.
+        target: their true images (the true neutral faces), (B, 3, H, W) in [-1, 1].
+
+    Returns:
+        ``{"psnr": dB, "psnr_mirrored": dB, "correct_side": fraction, "n": B}``:
+        mean PSNR against the target and against its mirror, and the share of
+        decodes closer to the target than to its mirror.
+    """
+    _check_images(decoded, target)
+    if decoded.shape[0] == 0:
+        raise DataError("side_fidelity needs at least one image.")
+    with torch.no_grad():
+        same = psnr(decoded, target, max_db=100.0)
+        mirrored = psnr(decoded, target.flip(-1), max_db=100.0)
+    return {
+        "psnr": float(same.mean()),
+        "psnr_mirrored": float(mirrored.mean()),
+        "correct_side": float((same > mirrored).float().mean()),
+        "n": int(decoded.shape[0]),
+    }

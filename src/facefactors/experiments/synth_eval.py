@@ -23,6 +23,9 @@ from facefactors.imaging import from_uint8
 from facefactors.ipd.model import IPDModel
 from facefactors.ipd.train import load_trained
 
+# Faces turned at least this far (degrees) take the side test of the neutral decode.
+SIDE_MIN_YAW = 20.0
+
 
 @dataclass
 class Outputs:
@@ -49,6 +52,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
         off_change_share,
         psnr,
         rms_difference,
+        side_fidelity,
         ssim,
     )
 
@@ -92,6 +96,11 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             torch.cat(emb_true),
             identities=test.identity,
         )
+        # The side test on turned faces: x̂_{i-p} against the true neutral and its mirror.
+        turned = test.yaw.abs() >= SIDE_MIN_YAW
+        if turned.any():
+            side = side_fidelity(torch.cat(fakes)[turned], from_uint8(test.neutral[turned]))
+            out.fidelity["side"] = {**side, "min_abs_yaw": SIDE_MIN_YAW}
         out.f_id = torch.cat(f_ids).float().numpy()
         true_c = torch.cat(chroma_true)
         out.reconstruction = {
