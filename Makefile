@@ -21,8 +21,9 @@ demo: $(STAMP)
 	$(BIN)/facefactors demo --out runs/demo
 
 # The longer IPD-FER run (docs/ipd_findings.md): the paper's 30-epoch schedule, 3 seeds,
-# Algorithm 1 as written and the joint schedule, and the Table 9 ablation. Hours on 2 cores;
-# rerunning the same command resumes it.
+# Algorithm 1 as written and the joint schedule, the Table 9 ablation, and ipd-gen (IPD-FER
+# with the quick presets' generator: the decoder at lr 1e-3 and the 4x4 colour path, outside
+# the paper). Hours on 2 cores; rerunning the same command resumes it.
 FULL_VARIANTS := \
 	--variant id-alt=id,train.schedule=alternating \
 	--variant ipd-alt=ipd,train.schedule=alternating \
