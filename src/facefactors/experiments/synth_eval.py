@@ -89,17 +89,15 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             emb_true.append(model.identity(neutral))
     out = Outputs(torch.cat(preds).numpy(), torch.cat(feats).float().numpy())
     if fakes:
+        fake_all, neutral_all = torch.cat(fakes), from_uint8(test.neutral)
         out.fidelity = neutral_fidelity(
-            torch.cat(fakes),
-            from_uint8(test.neutral),
-            torch.cat(emb_fake),
-            torch.cat(emb_true),
+            fake_all, neutral_all, torch.cat(emb_fake), torch.cat(emb_true),
             identities=test.identity,
-        )
+        )  # fmt: skip
         # The side test on turned faces: x̂_{i-p} against the true neutral and its mirror.
         turned = test.yaw.abs() >= SIDE_MIN_YAW
         if turned.any():
-            side = side_fidelity(torch.cat(fakes)[turned], from_uint8(test.neutral[turned]))
+            side = side_fidelity(fake_all[turned], neutral_all[turned])
             out.fidelity["side"] = {**side, "min_abs_yaw": SIDE_MIN_YAW}
         out.f_id = torch.cat(f_ids).float().numpy()
         true_c = torch.cat(chroma_true)
