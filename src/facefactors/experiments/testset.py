@@ -59,6 +59,7 @@ def render_test_set(
     cache: str | Path | None = None,
     chunk: int = 64,
     intensity: tuple[float, float] = (0.5, 1.0),
+    first_identity: int = 0,
 ) -> SynthTestSet:
     """Render ``SynthFaces(split="test")`` with the given classes (cached if ``cache``).
 
@@ -68,6 +69,7 @@ def render_test_set(
         cache: a ``.pt`` file to reuse across runs (keyed by the caller).
         intensity: expression intensity range, the same as the training data's.
         chunk: faces rendered per batch.
+        first_identity: skip this many test people (a fresh set beside the default one).
     """
     if cache is not None and Path(cache).is_file():
         return SynthTestSet(**load_checkpoint(cache))
@@ -87,6 +89,7 @@ def render_test_set(
         seed,
         SynthConfig(expression_intensity=intensity, classes=tuple(classes)),
         False,
+        first_identity,
     )
     parts: dict[str, list[torch.Tensor]] = {}
     for start in tqdm(
