@@ -16,3 +16,12 @@ def test_first_identity_gives_the_later_people_of_the_same_split():
     assert torch.equal(later.identity, whole.identity[4:])
     assert torch.equal(later.image, whole.image[4:])
     assert not torch.equal(later.image, whole.image[:2])
+
+
+def test_a_negative_first_identity_is_refused_in_one_sentence():
+    import pytest
+
+    from facefactors.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"first_identity must be >= 0, got -1\."):
+        render_test_set(1, 2, 32, 0, list(SEVEN_CLASSES), first_identity=-1)

@@ -208,7 +208,7 @@ def run(args: argparse.Namespace) -> int:
         k, n = args.test_first_identity, args.test_identities
         extra["notes"].append(
             f"Test people {k}-{k + n - 1} of the synthetic test split, none of the first {k} "
-            "(the demo's and the longer run's test people are the first 40)."
+            f"(a demo's test people are the first {DemoConfig.test_identities} by default)."
         )
     dcfg = DemoConfig(
         seeds=sorted({s for r in runs.values() for s in r}),
