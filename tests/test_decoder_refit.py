@@ -1,0 +1,126 @@
+"""The decoder refit on frozen features (facefactors.experiments.decoder_refit)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from facefactors.experiments.decoder_refit import (
+    NEUTRAL_ID,
+    expression_gain,
+    frozen_features,
+    make_decoder,
+    measure,
+    refit,
+    refit_grid,
+)
+from facefactors.ipd.config import ModelConfig
+from facefactors.ipd.decoder import Decoder
+from facefactors.ipd.model import IPDModel
+from ipd_helpers import one_thread  # noqa: F401 - autouse fixture
+
+
+def _faces(n: int = 4, size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return (torch.rand(n, 3, size, size, generator=g) * 2 - 1,
+            torch.rand(n, 3, size, size, generator=g) * 2 - 1)  # fmt: skip
+
+
+def test_expression_gain_by_hand() -> None:
+    x, xn = _faces()
+    ip = torch.zeros_like(x)
+    change = x - xn
+    # Half the true change drawn: gain 0.5 (a cosine would say 1; swapped arguments 2).
+    assert torch.allclose(expression_gain(ip + 0.5 * change, ip, x, xn), torch.full((4,), 0.5))
+    assert torch.allclose(expression_gain(ip - change, ip, x, xn), torch.full((4,), -1.0))
+    # A difference orthogonal to the change draws none of it.
+    flat = change.flatten(1)
+    other = torch.randn_like(flat)
+    other -= (other * flat).sum(1, keepdim=True) / flat.pow(2).sum(1, keepdim=True) * flat
+    gain = expression_gain(ip + other.view_as(x), ip, x, xn)
+    assert torch.allclose(gain, torch.zeros(4), atol=1e-5)
+    # A neutral input (no true change) gives 0, not a division by zero.
+    assert torch.equal(expression_gain(ip + 1, ip, x, x), torch.zeros(4))
+
+
+def _tiny_model() -> IPDModel:
+    torch.manual_seed(0)
+    cfg = ModelConfig(variant="ipd", width=4, decoder_channels=4, decoder_norm="batch",
+                      decoder_start_norm="none", decoder_colour_grid=4)  # fmt: skip
+    return IPDModel(cfg, 32).eval()
+
+
+def test_frozen_features_are_the_models_sums() -> None:
+    model = _tiny_model()
+    x = torch.rand(5, 3, 32, 32) * 2 - 1
+    feats = frozen_features(model, x, batch=2)  # batches of 2 must not change the result
+    f = model.encode(x)
+    assert feats.shape == (5, 2, model.feature_dim)
+    assert torch.allclose(feats[:, 0], f.f_id + f.f_pose, atol=1e-5)
+    assert torch.allclose(feats[:, 1], f.f_exp, atol=1e-5)
+
+
+def test_make_decoder_copies_or_builds_with_the_runs_settings() -> None:
+    model = _tiny_model()
+    warm = make_decoder(model, "warm", 32)
+    with torch.no_grad():
+        warm.to_rgb.bias.add_(1.0)  # a copy: the run's decoder must not change
+    assert not torch.equal(warm.to_rgb.bias, model.dec.to_rgb.bias)
+    fresh = make_decoder(model, "fresh:8", 32)
+    assert fresh.stages[-1][0].out_channels == 8
+    assert isinstance(fresh.stages[1][1], torch.nn.BatchNorm2d)
+    assert isinstance(fresh.stages[0][1], torch.nn.Identity)  # no first-stage norm
+    assert fresh.colour_grid == 4
+    for bad in ("cold", "fresh:", "fresh:x"):
+        with pytest.raises(ValueError, match="warm"):
+            make_decoder(model, bad, 32)
+
+
+def _toy(n: int = 64, size: int = 16, d: int = 8) -> tuple[torch.Tensor, dict]:
+    """Features whose f_exp says whether a bright square is drawn on a neutral face."""
+    g = torch.Generator().manual_seed(1)
+    colour = torch.rand(n, 3, 1, 1, generator=g) - 0.5
+    neutral = colour.expand(n, 3, size, size).clone()
+    expr = torch.arange(n) % 2 * 3  # classes 0 (neutral) and 3
+    image = neutral.clone()
+    image[expr != NEUTRAL_ID, :, 4:10, 4:10] = 0.8
+    f_ip = torch.cat([colour.flatten(1), torch.zeros(n, d - 3)], 1)
+    f_exp = torch.zeros(n, d)
+    f_exp[:, -1] = (expr != NEUTRAL_ID).float()
+    faces = {"image": image, "neutral": neutral, "expression": expr}
+    return torch.stack([f_ip, f_exp], 1), faces
+
+
+def test_refit_learns_to_draw_the_change_that_f_exp_carries() -> None:
+    feats, faces = _toy()
+    torch.manual_seed(0)
+    dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
+    rows = refit(dec, feats, faces, {"val": (feats, faces), "train": (feats, faces)},
+                 steps=300, eval_every=150, lr=3e-3, batch=16)  # fmt: skip
+    assert [r["step"] for r in rows] == [0, 150, 300]
+    first, last = rows[0], rows[-1]
+    assert last["train_psnr_ipe"] == last["psnr_ipe"]  # the prefix keeps the checks apart
+    # x̂_{i-p-e} learns the face with its square, x̂_{i-p} the neutral face without it
+    # (training the two halves the other way round draws no square in the difference).
+    assert last["psnr_ipe"] > first["psnr_ipe"] + 5
+    assert last["expression_change_cos"] > 0.6 > first["expression_change_cos"] + 0.3
+    assert last["expression_gain"] > 0.5
+    assert abs(last["expression_rms"] - first["expression_rms"]) < 1e-6  # the data's own
+
+
+def test_measure_scores_a_decoder_that_draws_nothing_of_the_change() -> None:
+    feats, faces = _toy()
+    feats = feats.clone()
+    feats[:, 1] = 0  # f_exp zero: the two decodes are the same image
+    dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
+    m = measure(dec, feats, faces)
+    assert m["expression_change_cos"] == 0.0 and m["expression_gain"] == 0.0
+    assert m["decode_change_rms"] == 0.0 and m["expression_rms"] > 0.1
+
+
+def test_refit_grid_shape() -> None:
+    feats, faces = _toy(n=12)
+    dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
+    grid = refit_grid(dec, feats, faces, rows=4)
+    assert grid.dtype.name == "uint8" and grid.shape[1] == 6 * (16 + 2) + 2
+    assert grid.shape[0] > 4 * (16 + 2)  # four rows plus the label band
