@@ -77,7 +77,8 @@ def test_make_decoder_copies_or_builds_with_the_runs_settings() -> None:
 
 
 def _toy(n: int = 64, size: int = 16, d: int = 8) -> tuple[torch.Tensor, dict]:
-    """Features whose f_exp says whether a bright square is drawn on a neutral face."""
+    """Features whose f_exp says whether a bright square is drawn on a neutral face
+    (the true neutral faces' features are ``neutral_features(feats)``)."""
     g = torch.Generator().manual_seed(1)
     colour = torch.rand(n, 3, 1, 1, generator=g) - 0.5
     neutral = colour.expand(n, 3, size, size).clone()
@@ -91,12 +92,20 @@ def _toy(n: int = 64, size: int = 16, d: int = 8) -> tuple[torch.Tensor, dict]:
     return torch.stack([f_ip, f_exp], 1), faces
 
 
-def test_refit_learns_to_draw_the_change_that_f_exp_carries() -> None:
+def neutral_features(feats: torch.Tensor) -> torch.Tensor:
+    out = feats.clone()
+    out[:, 1] = 0  # the same face without its square: no f_exp
+    return out
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_refit_learns_to_draw_the_change_that_f_exp_carries(squared: bool) -> None:
     feats, faces = _toy()
     torch.manual_seed(0)
     dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
-    rows = refit(dec, feats, faces, {"val": (feats, faces), "train": (feats, faces)},
-                 steps=300, eval_every=150, lr=3e-3, batch=16)  # fmt: skip
+    checks = {"val": (feats, faces, neutral_features(feats)), "train": (feats, faces)}
+    rows = refit(dec, feats, faces, checks, steps=300, eval_every=150, lr=3e-3, batch=16,
+                 squared=squared)  # fmt: skip
     assert [r["step"] for r in rows] == [0, 150, 300]
     first, last = rows[0], rows[-1]
     assert last["train_psnr_ipe"] == last["psnr_ipe"]  # the prefix keeps the checks apart
@@ -105,6 +114,9 @@ def test_refit_learns_to_draw_the_change_that_f_exp_carries() -> None:
     assert last["psnr_ipe"] > first["psnr_ipe"] + 5
     assert last["expression_change_cos"] > 0.6 > first["expression_change_cos"] + 0.3
     assert last["expression_gain"] > 0.5
+    # The decode of the neutral face's features lacks the square the face's has.
+    assert last["response_cos"] > 0.6 and last["response_gain"] > 0.5
+    assert "train_response_cos" not in last  # the train check has no neutral features
     assert abs(last["expression_rms"] - first["expression_rms"]) < 1e-6  # the data's own
 
 
@@ -113,8 +125,9 @@ def test_measure_scores_a_decoder_that_draws_nothing_of_the_change() -> None:
     feats = feats.clone()
     feats[:, 1] = 0  # f_exp zero: the two decodes are the same image
     dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
-    m = measure(dec, feats, faces)
+    m = measure(dec, feats, faces, feats)  # the "neutral" faces' features: the same
     assert m["expression_change_cos"] == 0.0 and m["expression_gain"] == 0.0
+    assert m["response_cos"] == 0.0 and m["response_gain"] == 0.0
     assert m["decode_change_rms"] == 0.0 and m["expression_rms"] > 0.1
 
 

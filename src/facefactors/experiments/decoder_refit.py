@@ -14,6 +14,12 @@ every ``eval_every`` steps on the 12 validation identities (never the test split
 - ``expression_change_cos``: cos(x̂_{i-p-e} − x̂_{i-p}, x − x_n) over expressive faces;
 - ``expression_gain``: ⟨x̂_{i-p-e} − x̂_{i-p}, x − x_n⟩ / ‖x − x_n‖², the share of the
   true change the decodes' difference draws (1: all of it, 0: none);
+- ``response_cos`` and ``response_gain``: the same two figures for x̂_{i-p-e} of x
+  against x̂_{i-p-e} of its true neutral face x_n (both through the frozen encoders):
+  does the whole autoencoder respond to the expression of its input, in any
+  composition? (Scoring one decode against x_n instead is biased: blurring a face
+  changes the pixels at its features' edges, where expressions move them, so even a
+  decode of x_n itself "draws" 40 % of x − x_n by that measure.)
 - ``decode_change_rms`` and ``expression_rms``: the two differences' sizes;
 - the same figures on 192 training faces (``train_*``), to tell under- from overfitting.
 
@@ -86,44 +92,55 @@ def frozen_features(model: IPDModel, x: torch.Tensor, batch: int = 128) -> torch
 
 
 @torch.no_grad()
-def measure(dec: Decoder, feats: torch.Tensor, faces: dict) -> dict[str, float]:
-    """The figures of the module docstring for ``feats`` (N, 2, D) of ``faces``."""
+def measure(
+    dec: Decoder, feats: torch.Tensor, faces: dict, neutral_feats: torch.Tensor | None = None
+) -> dict[str, float]:
+    """The figures of the module docstring for ``feats`` (N, 2, D) of ``faces``; the
+    ``response_*`` ones need ``neutral_feats`` (N, 2, D), those of the true neutral faces."""
     was = dec.training
     dec.eval()
-    ip, ipe = [], []
-    for s in range(0, len(feats), 128):
-        f = feats[s : s + 128]
-        ip.append(dec(f[:, 0]))
-        ipe.append(dec(f[:, 0] + f[:, 1]))
+
+    def decode(f: torch.Tensor, exp: bool) -> torch.Tensor:
+        return torch.cat([dec(c[:, 0] + c[:, 1] if exp else c[:, 0]) for c in f.split(128)])
+
+    ip, ipe = decode(feats, False), decode(feats, True)
+    of_neutral = decode(neutral_feats, True) if neutral_feats is not None else None
     dec.train(was)
-    ip, ipe = torch.cat(ip), torch.cat(ipe)
     x, xn = faces["image"], faces["neutral"]
     expressive = faces["expression"] != NEUTRAL_ID
 
     def pooled(v: torch.Tensor) -> float:
         return float(v[expressive].pow(2).mean().sqrt())
 
-    return {
+    def mean(v: torch.Tensor) -> float:
+        return float(v[expressive].mean())
+
+    out = {
         "psnr_ipe": float(psnr(ipe, x).mean()),
         "psnr_ip": float(psnr(ip, xn).mean()),
-        "expression_change_cos": float(expression_change_cosine(ipe, ip, x, xn)[expressive].mean()),
-        "expression_gain": float(expression_gain(ipe, ip, x, xn)[expressive].mean()),
+        "expression_change_cos": mean(expression_change_cosine(ipe, ip, x, xn)),
+        "expression_gain": mean(expression_gain(ipe, ip, x, xn)),
         "decode_change_rms": pooled(rms_difference(ipe, ip)),
         "expression_rms": pooled(rms_difference(x, xn)),
     }
+    if of_neutral is not None:
+        out["response_cos"] = mean(expression_change_cosine(ipe, of_neutral, x, xn))
+        out["response_gain"] = mean(expression_gain(ipe, of_neutral, x, xn))
+    return out
 
 
 def refit(
     dec: Decoder,
     feats: torch.Tensor,
     faces: dict,
-    checks: dict[str, tuple[torch.Tensor, dict]],
+    checks: dict[str, tuple],
     *,
     steps: int,
     eval_every: int,
     lr: float = 1e-3,
     batch: int = 32,
     seed: int = 0,
+    squared: bool = False,
     log=None,
 ) -> list[dict]:
     """Train ``dec`` on frozen features with Eq. 1's L_recon; returns the measurements.
@@ -133,10 +150,13 @@ def refit(
         feats: (N, 2, D) training features (f_id + f_pose, f_exp), mirrored copies included.
         faces: the training faces of ``feats``: ``image`` (N, 3, H, W) in [-1, 1],
             ``expression`` (N,) canonical classes.
-        checks: name → (features, faces with ``neutral``) measured at step 0, every
-            ``eval_every`` steps and at the end; figures are prefixed ``<name>_``
-            except for ``val``.
+        checks: name → (features, faces with ``neutral``[, features of those neutral
+            faces]) measured at step 0, every ``eval_every`` steps and at the end;
+            figures are prefixed ``<name>_`` except for ``val``.
         steps, lr, batch, seed: Adam (betas 0.9, 0.999) steps, rate, batch size, seed.
+        squared: a diagnostic outside the paper: Eq. 1 with squared instead of absolute
+            errors (L1's optimum is the per-pixel median, which drops a change the
+            decoder cannot place surely; L2's is the mean, which keeps it faintly).
         log: called with each measurement as it is made.
     """
     opt = torch.optim.Adam(dec.parameters(), lr=lr)
@@ -145,9 +165,9 @@ def refit(
 
     def check(step: int) -> None:
         row: dict = {"step": step, "s": round(time.perf_counter() - tick, 1)}
-        for name, (f, fc) in checks.items():
+        for name, check_set in checks.items():
             prefix = "" if name == "val" else f"{name}_"
-            row.update({prefix + k: round(v, 4) for k, v in measure(dec, f, fc).items()})
+            row.update({prefix + k: round(v, 4) for k, v in measure(dec, *check_set).items()})
         rows.append(row)
         if log is not None:
             log(row)
@@ -158,7 +178,12 @@ def refit(
         idx = torch.randint(0, len(feats), (batch,), generator=gen)
         f, x = feats[idx], faces["image"][idx]
         out = dec(torch.cat([f[:, 0], f[:, 0] + f[:, 1]]))  # (2B, 3, H, W): x̂_{i-p}, x̂_{i-p-e}
-        loss = recon_loss(out[batch:], out[:batch], x, faces["expression"][idx] == NEUTRAL_ID)
+        is_neutral = faces["expression"][idx] == NEUTRAL_ID
+        if squared:
+            err = (out - torch.cat([x, x])).pow(2).flatten(1).mean(1)  # (2B,)
+            loss = (err[batch:] + err[:batch] * is_neutral).mean()
+        else:
+            loss = recon_loss(out[batch:], out[:batch], x, is_neutral)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -222,6 +247,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--squared", action="store_true",
+                   help="diagnostic: Eq. 1 with squared errors instead of L1")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="folder for the refit grids")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
@@ -236,19 +263,23 @@ def main(argv: list[str] | None = None) -> None:
     f_train = frozen_features(model, mirrored["image"])
     f_val = frozen_features(model, val["image"])
     seen = {k: v[:192] for k, v in train.items()}  # unmirrored training faces
-    checks = {"val": (f_val, val), "train": (f_train[:192], seen)}
+    checks = {
+        "val": (f_val, val, frozen_features(model, val["neutral"])),
+        "train": (f_train[:192], seen, frozen_features(model, seen["neutral"])),
+    }
     for spec in a.variant or ["warm"]:
         torch.manual_seed(0)
         dec = make_decoder(model, spec, d.size)
 
         def log(row: dict, spec: str = spec) -> None:
-            print(json.dumps({"run": str(a.run), "variant": spec, **row}), flush=True)
+            info = {"run": str(a.run), "variant": spec, "squared": a.squared}
+            print(json.dumps({**info, **row}), flush=True)
 
         refit(dec, f_train, mirrored, checks, steps=a.steps, eval_every=a.eval_every,
-              lr=a.lr, log=log)  # fmt: skip
+              lr=a.lr, squared=a.squared, log=log)  # fmt: skip
         if a.out is not None:
             a.out.mkdir(parents=True, exist_ok=True)
-            name = spec.replace(":", "")
+            name = spec.replace(":", "") + ("-l2" if a.squared else "")
             Image.fromarray(refit_grid(dec, f_val, val)).save(a.out / f"refit_{name}.png")
 
 
