@@ -137,3 +137,33 @@ def test_refit_grid_shape() -> None:
     grid = refit_grid(dec, feats, faces, rows=4)
     assert grid.dtype.name == "uint8" and grid.shape[1] == 6 * (16 + 2) + 2
     assert grid.shape[0] > 4 * (16 + 2)  # four rows plus the label band
+
+
+class _PatchJudge(torch.nn.Module):
+    """Logits (neutral, expressive): the expressive one grows with the patch's brightness."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        bright = x[:, :, 4:10, 4:10].mean((1, 2, 3)) - x.mean((1, 2, 3))
+        return torch.stack([torch.zeros_like(bright), 20 * bright], 1)
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_judge_term_asks_the_expressive_decode_for_what_d_sees(weight: float) -> None:
+    feats, faces = _toy()
+    faces["image"] = faces["neutral"].clone()  # no square anywhere: only D can ask for one
+    faces["label"] = (faces["expression"] != NEUTRAL_ID).long()
+    faces["neutral_label"] = 0
+    torch.manual_seed(0)
+    dec = Decoder(8, 16, base=4, start_norm="none", norm="batch")
+    refit(dec, feats, faces, {}, steps=200, eval_every=200, lr=3e-3, batch=16,
+          judge=_PatchJudge(), judge_weight=weight)  # fmt: skip
+    dec.eval()
+    with torch.no_grad():
+        expr = faces["expression"] != NEUTRAL_ID
+        f = feats[expr]
+        ip, ipe = dec(f[:, 0]), dec(f[:, 0] + f[:, 1])
+    patch = (ipe - ip)[:, :, 4:10, 4:10].mean()
+    if weight:  # D wants the patch bright in x̂_{i-p-e} and not in x̂_{i-p}
+        assert patch > 0.1
+    else:
+        assert abs(patch) < 0.05

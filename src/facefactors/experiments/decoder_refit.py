@@ -49,7 +49,7 @@ from facefactors.evaluation.image_metrics import (
     rms_difference,
 )
 from facefactors.ipd.decoder import Decoder
-from facefactors.ipd.losses import recon_loss
+from facefactors.ipd.losses import cross_entropy, recon_loss
 from facefactors.ipd.model import IPDModel
 
 NEUTRAL_ID = CANONICAL_CLASSES.index(NEUTRAL)
@@ -141,6 +141,8 @@ def refit(
     batch: int = 32,
     seed: int = 0,
     squared: bool = False,
+    judge: torch.nn.Module | None = None,
+    judge_weight: float = 0.0,
     log=None,
 ) -> list[dict]:
     """Train ``dec`` on frozen features with Eq. 1's L_recon; returns the measurements.
@@ -157,6 +159,10 @@ def refit(
         squared: a diagnostic outside the paper: Eq. 1 with squared instead of absolute
             errors (L1's optimum is the per-pixel median, which drops a change the
             decoder cannot place surely; L2's is the mean, which keeps it faintly).
+        judge, judge_weight: the run's frozen expression discriminator D and a weight w:
+            adds w (L_fneu + L_fexp) (Eqs. 9–10: D should see neutral in x̂_{i-p} and the
+            label in x̂_{i-p-e}; the paper's λ1 = λ2 = 0.001). ``faces["label"]`` holds
+            D's label of each face.
         log: called with each measurement as it is made.
     """
     opt = torch.optim.Adam(dec.parameters(), lr=lr)
@@ -184,6 +190,12 @@ def refit(
             loss = (err[batch:] + err[:batch] * is_neutral).mean()
         else:
             loss = recon_loss(out[batch:], out[:batch], x, is_neutral)
+        if judge is not None and judge_weight:
+            label = faces["label"][idx]
+            neutral = torch.full_like(label, int(faces["neutral_label"]))
+            logits = judge(out)  # (2B, K): gradients reach the decodes only
+            ce = cross_entropy(logits[:batch], neutral) + cross_entropy(logits[batch:], label)
+            loss = loss + judge_weight * ce
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -247,6 +259,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-every", type=int, default=500)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--judge-weight", type=float, default=0.0,
+                   help="diagnostic: add w (L_fneu + L_fexp) through the run's frozen D")  # fmt: skip
     p.add_argument("--squared", action="store_true",
                    help="diagnostic: Eq. 1 with squared errors instead of L1")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="folder for the refit grids")
@@ -261,6 +275,12 @@ def main(argv: list[str] | None = None) -> None:
     mirrored = {k: torch.cat([v, v.flip(-1)]) if v.ndim == 4 else torch.cat([v, v])
                 for k, v in train.items()}  # fmt: skip
     f_train = frozen_features(model, mirrored["image"])
+    from facefactors.ipd.data import canonical_label_map
+
+    lut = canonical_label_map(model.classes)
+    mirrored["label"] = torch.tensor([lut[int(c)] for c in mirrored["expression"]])
+    mirrored["neutral_label"] = lut[NEUTRAL_ID]
+    judge = model.d.eval().requires_grad_(False) if a.judge_weight else None
     f_val = frozen_features(model, val["image"])
     seen = {k: v[:192] for k, v in train.items()}  # unmirrored training faces
     checks = {
@@ -272,14 +292,17 @@ def main(argv: list[str] | None = None) -> None:
         dec = make_decoder(model, spec, d.size)
 
         def log(row: dict, spec: str = spec) -> None:
-            info = {"run": str(a.run), "variant": spec, "squared": a.squared}
+            info = {"run": str(a.run), "variant": spec, "squared": a.squared,
+                    "judge_weight": a.judge_weight}  # fmt: skip
             print(json.dumps({**info, **row}), flush=True)
 
         refit(dec, f_train, mirrored, checks, steps=a.steps, eval_every=a.eval_every,
-              lr=a.lr, squared=a.squared, log=log)  # fmt: skip
+              lr=a.lr, squared=a.squared, judge=judge, judge_weight=a.judge_weight,
+              log=log)  # fmt: skip
         if a.out is not None:
             a.out.mkdir(parents=True, exist_ok=True)
             name = spec.replace(":", "") + ("-l2" if a.squared else "")
+            name += f"-d{a.judge_weight:g}" if a.judge_weight else ""
             Image.fromarray(refit_grid(dec, f_val, val)).save(a.out / f"refit_{name}.png")
 
 
