@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from facefactors.evaluation.image_metrics import expression_gain
 from facefactors.experiments.decoder_refit import (
     NEUTRAL_ID,
-    expression_gain,
     frozen_features,
     make_decoder,
     measure,

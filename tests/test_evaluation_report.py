@@ -100,6 +100,21 @@ def test_fidelity_table_and_answer_give_the_size_of_the_expression_change(tmp_pa
     assert "89 % of the decodes' difference lies in pixels the expression leaves" in md
     assert "the decodes differ by RMS 0.0051 where the true change is 0.0320" in md
     assert "error (0.0960) is 3.0 times the whole expression change" in md
+    assert "draws 12 %" not in md  # older results without the gains
+
+
+def test_answer_gives_the_gain_and_the_models_response_to_the_expression(tmp_path):
+    r = _results()
+    r["methods"]["ipd"]["reconstruction"] |= {
+        "expression_change_cos": 0.031, "expression_gain": 0.118,
+        "expression_response_cos": 0.183, "expression_response_gain": 0.071,
+    }  # fmt: skip
+    md = render_report_md(load_results(write_report(tmp_path, r)[0]))
+    # gain of the decodes' difference, then the response (a swap would print 7 % ... 12 %).
+    assert (
+        "cosine 0.031 (1: it draws the expression; 0: unrelated or no change) and draws 12 %" in md
+    )
+    assert "x̂_{i-p-e} changes by 7 % of the expression (cosine 0.183)" in md
 
 
 def test_validate_names_the_missing_key():

@@ -179,6 +179,13 @@ def _question_3(name: str, m: Mapping[str, Any]) -> list[str]:
             f" Adding f_exp changes the decode along the true expression change with cosine "
             f"{cos:.3f} (1: it draws the expression; 0: unrelated or no change)"
         )
+        if "expression_response_gain" in rec:
+            line += (
+                f" and draws {100 * rec['expression_gain']:.0f} % of it; fed the true neutral "
+                "face instead of x, the whole model's x̂_{i-p-e} changes by "
+                f"{100 * rec['expression_response_gain']:.0f} % of the expression (cosine "
+                f"{rec['expression_response_cos']:.3f})"
+            )
         if "expression_rms" in rec:
             line += (
                 f"; the decodes differ by RMS {rec['decode_change_rms']:.4f} where the true "

@@ -253,6 +253,32 @@ def expression_change_cosine(
     return (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(eps)
 
 
+def expression_gain(
+    decoded_expr: torch.Tensor,
+    decoded_neutral: torch.Tensor,
+    image: torch.Tensor,
+    true_neutral: torch.Tensor,
+) -> torch.Tensor:
+    """The share of the true expression change the decodes draw, per image.
+
+    gain = ⟨x̂_{i-p-e} − x̂_{i-p}, x − x_n⟩ / ‖x − x_n‖²: the least-squares coefficient of
+    the true change in the decodes' difference. 1 when the decodes differ by the whole
+    expression, 0 when their difference is orthogonal to it (or zero), negative when
+    reversed. Unlike the cosine it also falls when the change is drawn too faintly.
+
+    Args:
+        decoded_expr, decoded_neutral, image, true_neutral: (B, 3, H, W) in [-1, 1].
+
+    Returns:
+        (B,) gains (0 where the true change is zero).
+    """
+    for other in (decoded_neutral, image, true_neutral):
+        _check_images(decoded_expr, other)
+    a = (decoded_expr - decoded_neutral).flatten(1).float()
+    b = (image - true_neutral).flatten(1).float()
+    return (a * b).sum(1) / b.pow(2).sum(1).clamp_min(1e-12)
+
+
 def rms_difference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-image root-mean-square of a − b in [0, 1] units (half the [-1, 1] difference).
 

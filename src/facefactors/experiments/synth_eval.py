@@ -37,7 +37,8 @@ class Outputs:
     fidelity: dict | None = None
     # decode(f_id + f_pose + f_exp) vs the input x: {"psnr", "ssim", "n", "bg_chroma_err",
     # "bg_chroma_err_mean", "expression_change_cos", "rmse", "expression_rms",
-    # "decode_change_rms", "decode_change_off_expression", "decode_change_neutral_cos"}.
+    # "decode_change_rms", "decode_change_off_expression", "decode_change_neutral_cos",
+    # "expression_gain", "expression_response_cos", "expression_response_gain"}.
     reconstruction: dict | None = None
     f_id: np.ndarray | None = None  # (N, D) frozen identity features, where E_id exists
 
@@ -48,6 +49,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
     from facefactors.evaluation.image_metrics import (
         corner_chroma,
         expression_change_cosine,
+        expression_gain,
         neutral_fidelity,
         off_change_share,
         psnr,
@@ -58,7 +60,7 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
 
     preds, feats, fakes, emb_fake, emb_true, rec_psnr, rec_ssim, f_ids = ([] for _ in range(8))
     chroma, chroma_true, change, rms_true, rms_drawn, rms_err = ([] for _ in range(6))
-    off_share, toward_neutral = [], []
+    off_share, toward_neutral, gain, response, response_gain = ([] for _ in range(5))
     for s in range(0, len(test), batch):
         x = from_uint8(test.image[s : s + batch])
         f_exp = model.e_exp(x)
@@ -76,6 +78,14 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             neutral = from_uint8(test.neutral[s : s + batch])
             expressive = test.expression[s : s + batch] != CANONICAL_CLASSES.index(NEUTRAL)
             change.append(expression_change_cosine(gen["ipe"], fake, x, neutral)[expressive])
+            gain.append(expression_gain(gen["ipe"], fake, x, neutral)[expressive])
+            # The whole autoencoder's response to the expression: x̂_{i-p-e} of x against
+            # x̂_{i-p-e} of its true neutral face, whatever composition carries it.
+            of_neutral = model.generate(neutral)["ipe"]
+            response.append(
+                expression_change_cosine(gen["ipe"], of_neutral, x, neutral)[expressive]
+            )
+            response_gain.append(expression_gain(gen["ipe"], of_neutral, x, neutral)[expressive])
             rms_true.append(rms_difference(x, neutral)[expressive])
             rms_drawn.append(rms_difference(gen["ipe"], fake)[expressive])
             off_share.append(off_change_share(gen["ipe"] - fake, x - neutral)[expressive])
@@ -112,6 +122,9 @@ def collect(model: IPDModel, test: SynthTestSet, batch: int = 128) -> Outputs:
             "bg_chroma_err": float((torch.cat(chroma) - true_c).abs().mean()),
             "bg_chroma_err_mean": float((true_c - true_c.mean(0)).abs().mean()),
             "expression_change_cos": float(torch.cat(change).mean()),
+            "expression_gain": float(torch.cat(gain).mean()),
+            "expression_response_cos": float(torch.cat(response).mean()),
+            "expression_response_gain": float(torch.cat(response_gain).mean()),
             # The size of the true expression change (x − x_n) and of the decodes'
             # difference, RMS over expressive faces in [0, 1] units.
             "expression_rms": _pooled_rms(rms_true),
