@@ -247,8 +247,14 @@ def main(argv: list[str] | None = None) -> None:
     d = cfg.data
     if d.source != "synth":
         raise SystemExit(f"{a.run}: the refit needs a run on synthetic faces (data.source synth).")
+    if tuple(d.synth_intensity) != (1.0, 1.6):
+        raise SystemExit(
+            f"{a.run}: the refit draws intensity (1.0, 1.6), the run drew {d.synth_intensity}."
+        )
+    # The run's faces: its classes, and neutral, which is always drawn (ipd.data._synth).
+    drawn = tuple(model.classes) + (() if NEUTRAL in model.classes else (NEUTRAL,))
     train, val = _data(d.size, d.synth_identities, d.synth_per_identity,
-                       d.synth_val_identities, d.synth_seed)  # fmt: skip
+                       d.synth_val_identities, d.synth_seed, drawn)  # fmt: skip
     mirrored = {k: torch.cat([v, v.flip(-1)]) if v.ndim == 4 else torch.cat([v, v])
                 for k, v in train.items()}  # fmt: skip
     f_train = frozen_features(model, mirrored["image"])

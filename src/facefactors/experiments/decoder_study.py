@@ -52,12 +52,18 @@ def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -10.0 * torch.log10(mse.clamp_min(1e-10))
 
 
-def _data(size: int, identities: int, per_identity: int, val_identities: int, seed: int):
+def _data(
+    size: int, identities: int, per_identity: int, val_identities: int, seed: int,
+    classes: tuple[str, ...] = CANONICAL_CLASSES,
+):  # fmt: skip
+    """Training and validation faces with their true neutral faces; ``classes`` the drawn
+    expressions (the studies above drew all eight; a run's refit draws the run's own)."""
     from facefactors.synth.dataset import SynthFaces
     from facefactors.synth.sampling import SynthConfig
 
+    config = SynthConfig(expression_intensity=(1.0, 1.6), classes=tuple(classes))
     ds = SynthFaces("train", identities=identities, per_identity=per_identity, size=size,
-                    seed=seed, config=SynthConfig(expression_intensity=(1.0, 1.6)), maps=False)  # fmt: skip
+                    seed=seed, config=config, maps=False)  # fmt: skip
     parts: dict[str, list[torch.Tensor]] = {
         "image": [], "neutral": [], "expression": [], "pose_bin": [],
     }  # fmt: skip
