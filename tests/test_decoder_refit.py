@@ -167,3 +167,17 @@ def test_judge_term_asks_the_expressive_decode_for_what_d_sees(weight: float) ->
         assert patch > 0.1
     else:
         assert abs(patch) < 0.05
+
+
+def test_blur_reference_falls_from_the_whole_change_with_sigma() -> None:
+    from facefactors.experiments.decoder_refit import blur_reference
+
+    _, faces = _toy(n=8)
+    texture = 0.1 * torch.randn(8, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    faces = {**faces, "image": faces["image"] + texture, "neutral": faces["neutral"] + texture}
+    rows = blur_reference(faces, (0.2, 1.0, 3.0))
+    assert [r["sigma"] for r in rows] == [0.2, 1.0, 3.0]
+    assert rows[0]["expression_gain"] > 0.99 and rows[0]["expression_change_cos"] > 0.99
+    gains = [r["expression_gain"] for r in rows]
+    psnrs = [r["psnr"] for r in rows]
+    assert gains[0] > gains[1] > gains[2] > 0 and psnrs[0] > psnrs[1] > psnrs[2]

@@ -224,3 +224,19 @@ def test_side_fidelity_tells_the_turned_face_from_its_mirror():
     assert blind["correct_side"] == 0.0  # ties count as not closer
     with pytest.raises(DataError, match="at least one image"):
         side_fidelity(target[:0], target[:0])
+
+
+def test_gaussian_blur_by_hand():
+    from facefactors.evaluation.image_metrics import gaussian_blur, gaussian_window
+
+    flat = torch.full((1, 3, 9, 9), 0.3)
+    torch.testing.assert_close(gaussian_blur(flat, 1.0), flat)  # replicated edges: no dark rim
+    impulse = torch.zeros(1, 1, 15, 15)
+    impulse[0, 0, 7, 7] = 1.0
+    out = gaussian_blur(impulse, 1.0)
+    taps = gaussian_window(1.0, 3.0)  # radius 3
+    expect = torch.zeros(15, 15)
+    expect[4:11, 4:11] = taps[:, None] * taps[None, :]
+    torch.testing.assert_close(out[0, 0], expect)
+    # rows and columns are both filtered (a one-axis filter would leave row 7 a line)
+    assert out[0, 0, 4, 7] > 0 and out[0, 0, 7, 4] > 0 and out[0, 0, 0, 7] == 0

@@ -90,6 +90,16 @@ def _filter_valid(x: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return F.conv2d(F.conv2d(x, row, groups=c), col, groups=c)
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float, truncate: float = 3.0) -> torch.Tensor:
+    """Separable Gaussian blur per channel, same size (edges replicated): (B, C, H, W).
+
+    The reference for a decoder whose only error is blur (docs/ipd_findings.md §13).
+    """
+    taps = gaussian_window(sigma, truncate, x.dtype, x.device)
+    r = (taps.numel() - 1) // 2
+    return _filter_valid(F.pad(x, (r, r, r, r), mode="replicate"), taps)
+
+
 def ssim(
     pred: torch.Tensor,
     target: torch.Tensor,

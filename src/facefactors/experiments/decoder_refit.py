@@ -46,6 +46,7 @@ from facefactors.constants import CANONICAL_CLASSES, NEUTRAL
 from facefactors.evaluation.image_metrics import (
     expression_change_cosine,
     expression_gain,
+    gaussian_blur,
     psnr,
     rms_difference,
 )
@@ -181,6 +182,28 @@ def refit(
     return rows
 
 
+@torch.no_grad()
+def blur_reference(faces: dict, sigmas: tuple[float, ...]) -> list[dict]:
+    """How much expression a decoder whose only error is blur would draw, at each σ.
+
+    x and its true neutral x_n are blurred alike (σ in pixels); the figures are the PSNR
+    of blur(x) against x and the cosine and gain of blur(x) − blur(x_n) along x − x_n
+    over expressive faces: the ceiling of a decoder at that PSNR, were blur its only error.
+    """
+    x, xn = faces["image"], faces["neutral"]
+    expressive = faces["expression"] != NEUTRAL_ID
+    rows = []
+    for sigma in sigmas:
+        bx, bn = gaussian_blur(x, sigma), gaussian_blur(xn, sigma)
+        rows.append({
+            "sigma": sigma,
+            "psnr": round(float(psnr(bx, x).mean()), 2),
+            "expression_change_cos": round(float(expression_change_cosine(bx, bn, x, xn)[expressive].mean()), 3),
+            "expression_gain": round(float(expression_gain(bx, bn, x, xn)[expressive].mean()), 3),
+        })  # fmt: skip
+    return rows
+
+
 def make_decoder(model: IPDModel, spec: str, size: int) -> Decoder:
     """``warm``: a copy of the run's G_dec; ``fresh:B``: a new one of base width B."""
     if spec == "warm":
@@ -241,6 +264,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--squared", action="store_true",
                    help="diagnostic: Eq. 1 with squared errors instead of L1")  # fmt: skip
     p.add_argument("--out", type=Path, default=None, help="folder for the refit grids")
+    p.add_argument("--blur-reference", type=float, nargs="*", default=None, metavar="SIGMA",
+                   help="also print the blur ceiling (blur_reference) at these σ (pixels)")  # fmt: skip
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
     model, cfg = load_trained(a.run)
@@ -265,6 +290,8 @@ def main(argv: list[str] | None = None) -> None:
     mirrored["neutral_label"] = lut[NEUTRAL_ID]
     judge = model.d.eval().requires_grad_(False) if a.judge_weight else None
     f_val = frozen_features(model, val["image"])
+    for row in blur_reference(val, tuple(a.blur_reference or ())):
+        print(json.dumps({"run": str(a.run), "blur_reference": row}), flush=True)
     seen = {k: v[:192] for k, v in train.items()}  # unmirrored training faces
     checks = {
         "val": (f_val, val, frozen_features(model, val["neutral"])),
