@@ -181,3 +181,13 @@ def test_blur_reference_falls_from_the_whole_change_with_sigma() -> None:
     gains = [r["expression_gain"] for r in rows]
     psnrs = [r["psnr"] for r in rows]
     assert gains[0] > gains[1] > gains[2] > 0 and psnrs[0] > psnrs[1] > psnrs[2]
+
+
+def test_main_names_a_missing_run_in_one_sentence(tmp_path) -> None:
+    from facefactors.experiments.decoder_refit import main
+
+    missing = tmp_path / "last.pt"
+    with pytest.raises(
+        SystemExit, match=rf"decoder_refit: Checkpoint file {missing} does not exist"
+    ):
+        main(["--run", str(missing)])

@@ -43,6 +43,7 @@ from pathlib import Path
 import torch
 
 from facefactors.constants import CANONICAL_CLASSES, NEUTRAL
+from facefactors.errors import FaceFactorsError
 from facefactors.evaluation.image_metrics import (
     expression_change_cosine,
     expression_gain,
@@ -268,7 +269,13 @@ def main(argv: list[str] | None = None) -> None:
                    help="also print the blur ceiling (blur_reference) at these σ (pixels)")  # fmt: skip
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    model, cfg = load_trained(a.run)
+    try:
+        model, cfg = load_trained(a.run)
+        specs = a.variant or ["warm"]
+        for spec in specs:  # refuse a bad variant before the faces are rendered
+            make_decoder(model, spec, cfg.data.size)
+    except (FaceFactorsError, ValueError) as e:
+        raise SystemExit(f"decoder_refit: {e}") from None
     d = cfg.data
     if d.source != "synth":
         raise SystemExit(f"{a.run}: the refit needs a run on synthetic faces (data.source synth).")
@@ -297,7 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         "val": (f_val, val, frozen_features(model, val["neutral"])),
         "train": (f_train[:192], seen, frozen_features(model, seen["neutral"])),
     }
-    for spec in a.variant or ["warm"]:
+    for spec in specs:
         torch.manual_seed(0)
         dec = make_decoder(model, spec, d.size)
 
